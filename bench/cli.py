@@ -1,0 +1,36 @@
+"""``bench``: the command line.  Each subcommand lives in the module that does the work."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bench.errors import BenchError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from analysis import cli as analysis_cli
+    from bench import model_table, perf, train
+    from bench.runner import cli as runner_cli
+
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__.split("\n")[0].strip("`: "))
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in (model_table, train, perf, runner_cli, analysis_cli):
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``bench`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except BenchError as e:
+        print(f"bench {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"bench {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
