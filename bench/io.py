@@ -1,0 +1,34 @@
+"""Atomic file writes: a reader (or a resumed run) never sees a half-written file."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+
+def _atomic(path: Path, write) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_save(obj, path) -> None:
+    """``torch.save`` to a temp file in the same folder, fsync, then rename over ``path``."""
+    _atomic(path, lambda f: torch.save(obj, f))
+
+
+def atomic_write_json(path, obj) -> None:
+    """Write ``obj`` as JSON atomically (NaN is not valid JSON: callers store None instead)."""
+    _atomic(path, lambda f: f.write(json.dumps(obj, indent=1, allow_nan=False).encode()))

@@ -1,0 +1,134 @@
+"""``bench perf``: training-step throughput of our loop against a bare PyTorch loop, same model and batch.
+
+Ours is ``bench.trial.Trainer.step`` (scheduler, mixup when the recipe has it, loss, optimizer
+groups, EMA); bare is forward + cross-entropy + backward + ``torch.optim.AdamW`` with the same
+precision and memory format.  On CUDA it also reports achieved TFLOP/s and MFU, counting
+3 x forward multiply-adds x 2 flops per image (forward + backward).
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import torch
+from torch import nn
+
+from bench import models
+from bench.complexity import complexity
+from bench.data import DataBundle, TensorSplit
+from bench.trial import TrialConfig, Trainer
+
+# dense bf16 peak TFLOP/s by device-name substring (vendor datasheets, SXM parts)
+PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "V100": 125.0}
+
+
+def _random_bundle(batch_size: int, resolution: int, num_classes: int) -> DataBundle:
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (2 * batch_size, 3, resolution, resolution), dtype=torch.uint8, generator=g)
+    labels = torch.randint(0, num_classes, (2 * batch_size,), generator=g)
+    split = TensorSplit(images, labels)
+    return DataBundle("random", num_classes, resolution, split, split, (0.5,) * 3, (0.25,) * 3)
+
+
+def _time(step, steps: int, warmup: int, device: torch.device) -> float:
+    for i in range(warmup):
+        step(i)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    tic = time.perf_counter()
+    for i in range(steps):
+        loss = step(warmup + i)
+    loss.item()  # one sync: the work is done
+    return time.perf_counter() - tic
+
+
+def _batch(batch_size, resolution, num_classes, device):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(batch_size, 3, resolution, resolution, generator=g).to(device)
+    y = torch.randint(0, num_classes, (batch_size,), generator=g).to(device)
+    return x, y
+
+
+def measure_ours(model: str, resolution: int, batch_size: int, device: str = "cpu", steps: int = 10,
+                 warmup: int = 3, recipe: str = "light", num_classes: int = 1000) -> float:
+    """Images/s of ``Trainer.step`` (the real training step) on a fixed batch."""
+    cfg = TrialConfig(model=model, optimizer="adamw", lr=1e-3, wd=0.05, epochs=1, batch_size=batch_size,
+                      resolution=resolution, recipe=recipe, device=device)
+    trainer = Trainer(cfg, data=_random_bundle(batch_size, resolution, num_classes))
+    trainer.net.train()
+    x, y = _batch(batch_size, resolution, num_classes, trainer.device)
+    return batch_size * steps / _time(lambda i: trainer.step(x, y, i), steps, warmup, trainer.device)
+
+
+def measure_bare(model: str, resolution: int, batch_size: int, device: str = "cpu", steps: int = 10,
+                 warmup: int = 3, num_classes: int = 1000) -> float:
+    """Images/s of the plainest PyTorch loop on the same model and batch."""
+    dev = torch.device(device)
+    cuda = dev.type == "cuda"
+    torch.manual_seed(0)
+    net = models.create(model, num_classes=num_classes, img_size=resolution)
+    net.to(dev, memory_format=torch.channels_last if cuda else torch.contiguous_format).train()
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-4, weight_decay=0.05)
+    loss_fn = nn.CrossEntropyLoss()
+    x, y = _batch(batch_size, resolution, num_classes, dev)
+    if cuda:
+        x = x.contiguous(memory_format=torch.channels_last)
+
+    def step(_):
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cuda):
+            loss = loss_fn(net(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    return batch_size * steps / _time(step, steps, warmup, dev)
+
+
+def measure_train_throughput(model: str, resolution: int, batch_size: int, device: str = "cpu", steps: int = 3) -> float:
+    """Images/s of our training step: the runner's cost estimate before a study."""
+    return measure_ours(model, resolution, batch_size, device, steps=steps, warmup=1)
+
+
+def report(model: str, resolution: int | None, batch_size: int, device: str, steps: int, recipe: str) -> dict:
+    res = resolution or models.default_resolution(model)
+    ours = measure_ours(model, res, batch_size, device, steps, recipe=recipe)
+    bare = measure_bare(model, res, batch_size, device, steps)
+    out = dict(model=model, resolution=res, batch_size=batch_size, device=device, recipe=recipe,
+               threads=torch.get_num_threads(), ours_img_s=ours, bare_img_s=bare, ratio=ours / bare)
+    if device.startswith("cuda"):
+        name = torch.cuda.get_device_name(torch.device(device))
+        tflops = 6 * complexity(model, res)["flops"] * ours / 1e12
+        peak = next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+        out.update(gpu=name, tflops=tflops, mfu=tflops / peak if peak else None)
+    return out
+
+
+def run(args) -> int:
+    models.spec(args.model)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        print("bench perf: error: --device cuda but no CUDA device is available")
+        return 2
+    r = report(args.model, args.res, args.batch_size, args.device, args.steps, args.recipe)
+    if args.json:
+        print(json.dumps(r))
+        return 0
+    print(f"{r['model']} @ {r['resolution']}px, batch {r['batch_size']}, {r['device']} ({r['threads']} threads), "
+          f"recipe {r['recipe']}")
+    print(f"  ours  {r['ours_img_s']:10.1f} img/s\n  bare  {r['bare_img_s']:10.1f} img/s\n  ratio {r['ratio']:10.3f}")
+    if "tflops" in r:
+        mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] else "n/a (unknown peak)"
+        print(f"  {r['gpu']}: {r['tflops']:.1f} TFLOP/s achieved, MFU {mfu}")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("perf", help="training-step throughput: our loop vs a bare PyTorch loop")
+    p.add_argument("--model", required=True)
+    p.add_argument("--res", type=int, help="resolution (default: the model's own)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    p.add_argument("--steps", type=int, default=10, help="timed steps (after 3 warm-up steps)")
+    p.add_argument("--recipe", choices=["paper", "light"], default="light")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)

@@ -1,0 +1,42 @@
+"""``bench train``: one trial from the command line (the runner calls ``bench.trial.run_trial``)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from bench.trial import TrialConfig, run_trial
+
+
+def run(args) -> int:
+    cfg = TrialConfig(model=args.model, optimizer=args.optimizer, lr=args.lr, wd=args.wd, epochs=args.epochs,
+                      batch_size=args.batch_size, data=args.data, resolution=args.res, seed=args.seed,
+                      recipe=args.recipe, device=args.device)
+    out = Path(args.out or f"results/train/{cfg.model}-{cfg.optimizer}-lr{cfg.lr:g}-wd{cfg.wd:g}-s{cfg.seed}")
+    log = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
+    result = run_trial(cfg, out, log=log)
+    if args.json:
+        print(json.dumps({k: v for k, v in result.items() if k != "curve"} | {"curve": result["curve"]}))
+    else:
+        state = "DIVERGED" if result["diverged"] else "done"
+        print(f"{state}: error {result['error']:.2f}% (EMA {result['ema_error']:.2f}%) after "
+              f"{result['epochs_done']} epochs, {result['seconds']:.1f} s, {result['img_per_s']:.0f} img/s -> {out}")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train one (model, optimizer, lr, wd) trial, resumable")
+    p.add_argument("--model", required=True)
+    p.add_argument("--optimizer", choices=["adamw", "sgd"], default="adamw")
+    p.add_argument("--lr", type=float, required=True, help="learning rate for batch 2048 (scaled linearly)")
+    p.add_argument("--wd", type=float, required=True, help="weight decay")
+    p.add_argument("--epochs", type=int, required=True)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--data", default="synthetic", help="synthetic[:N] | cifar10:DIR | cifar100:DIR | imagefolder:DIR")
+    p.add_argument("--res", type=int, help="resolution (default: the model's own)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--recipe", choices=["paper", "light"], default="light")
+    p.add_argument("--device", help="cpu | cuda | cuda:N (default: cuda if available)")
+    p.add_argument("--out", help="trial directory (checkpoint + result.json); rerun to resume")
+    p.add_argument("--json", action="store_true", help="last line of output: the result as one JSON object")
+    p.set_defaults(func=run)
