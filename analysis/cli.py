@@ -1,0 +1,134 @@
+"""``bench plot`` and ``bench report`` subcommands, registered on the lead's ``bench`` parser."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+PLOTS = ("edf", "scatter", "gap", "schedule", "budget")
+FORMATS = (".png", ".svg", ".pdf")
+
+
+def _source_args(p: argparse.ArgumentParser, many: bool) -> None:
+    p.add_argument("--study", nargs="+" if many else None, help="study name(s) under --results")
+    p.add_argument("--results", default="results", help="results root holding <study>/optuna.journal (default: results)")
+    p.add_argument("--storage", help="optuna storage URL or journal file (instead of --results)")
+    p.add_argument("--table", help="exported csv/parquet trial table (instead of a storage)")
+
+
+def register(subparsers) -> None:
+    """Add ``plot`` and ``report`` to ``subparsers`` (from ``parser.add_subparsers``)."""
+    p = subparsers.add_parser("plot", help="plot one figure from study results")
+    p.add_argument("kind", choices=PLOTS, help="edf | scatter | gap | schedule | budget (expected best after n)")
+    _source_args(p, many=False)
+    p.add_argument("--models", nargs="+", help="only these models")
+    p.add_argument("--optimizer", nargs="+", help="only these optimizers")
+    p.add_argument("--delta", action="store_true", help="edf: plot error minus the best (Δ-EDF)")
+    p.add_argument("--scaled", action="store_true", help="edf: Δ scaled by the headroom (e-best)/(chance-best)")
+    p.add_argument("--ref", choices=("min", "bootstrap"), default="min", help="reference best for Δ (default: min)")
+    p.add_argument("--out", help="output file .png/.svg/.pdf (default: results/<study>/<kind>.png)")
+    p.set_defaults(func=run_plot)
+    r = subparsers.add_parser("report", help="write the self-contained HTML report")
+    _source_args(r, many=True)
+    r.add_argument("--ref", choices=("min", "bootstrap"), default="bootstrap", help="reference best for Δ (default: bootstrap)")
+    r.add_argument("--out", help="HTML file (default: results/report.html or results/<study>/report.html)")
+    r.set_defaults(func=run_report)
+
+
+def _load(args):
+    from .load import load_trials_with_attrs
+
+    source = args.table or args.storage or args.results
+    return (*load_trials_with_attrs(source, args.study), source)
+
+
+def _select(df, args):
+    from .load import AnalysisError
+
+    for col, wanted in (("model", getattr(args, "models", None)), ("optimizer", getattr(args, "optimizer", None))):
+        if wanted:
+            valid = sorted(df[col].dropna().unique())
+            bad = [w for w in wanted if w not in valid]
+            if bad:
+                raise AnalysisError(f"unknown {col} {', '.join(bad)}; valid: {', '.join(valid) or '(none)'}")
+            df = df[df[col].isin(wanted)]
+    return df
+
+
+def _default_dir(args) -> Path:
+    study = args.study if isinstance(args.study, str) else (args.study[0] if args.study and len(args.study) == 1 else None)
+    return Path(args.results) / study if study and not (args.table or args.storage) else Path(args.results)
+
+
+def _plot_figure(df, args):
+    from . import figures, summary
+    from .load import AnalysisError
+
+    res = summary.results(df)
+    if res.empty:
+        raise AnalysisError("no finished results to plot (empty study or all trials failed)")
+    if args.kind == "edf":
+        mode = "scaled" if args.scaled else "delta" if args.delta else "plain"
+        xl = {"plain": "error (%)", "delta": "error − best (points)", "scaled": "(error − best) / (chance − best)"}[mode]
+        title = "" if mode == "plain" else f"reference: {summary.reference_label(df, args.ref)}"
+        return figures.edf_figure(summary.edf_curves(df, mode=mode, ref=args.ref), xl, title, 20.0 if mode == "delta" else None)
+    if args.kind == "scatter":
+        return figures.scatter_figure(summary.scatter_panels(df), float(res["chance"].max()))
+    if args.kind == "gap":
+        gap = summary.optimizer_gap(df)
+        if gap.empty:
+            raise AnalysisError("gap needs AdamW and SGD results for the same model")
+        return figures.gap_figure(gap)
+    if args.kind == "schedule":
+        conv = summary.convergence(df)
+        if conv.empty:
+            raise AnalysisError("schedule needs runs of the same model at several epoch counts")
+        return figures.schedule_figure(conv)
+    return figures.budget_figure(summary.budget_curves(df))
+
+
+def run_plot(args) -> int:
+    """``bench plot``: write one figure; returns an exit code."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .load import AnalysisError
+
+    try:
+        out = Path(args.out) if args.out else _default_dir(args) / f"{args.kind}.png"
+        if out.suffix.lower() not in FORMATS:
+            raise AnalysisError(f"unsupported figure format {out.suffix or '(none)'}; use {', '.join(FORMATS)}")
+        df, _, _ = _load(args)
+        fig = _plot_figure(_select(df, args), args)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=120, metadata={"Software": None} if out.suffix.lower() == ".png" else None)
+    except (AnalysisError, OSError) as exc:
+        print(f"bench plot: error: {exc}", file=sys.stderr)
+        return 2
+    print(out)
+    return 0
+
+
+def run_report(args) -> int:
+    """``bench report``: write the HTML report; returns an exit code."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from . import report
+    from .load import AnalysisError
+
+    try:
+        df, attrs, source = _load(args)
+        out = Path(args.out) if args.out else _default_dir(args) / "report.html"
+        named = {a.get("study", k.split("/")[0]) for k, a in attrs.items()} | set(args.study or [])
+        studies = sorted(set(df["study"].dropna().astype(str)) | named)
+        defs = report.study_definitions(studies, Path(args.results), attrs)
+        title = "Hyperparameter robustness: " + (", ".join(studies) or "(no studies)")
+        html = report.build(df, title=title, source=str(source), studies=studies, definitions=defs, ref=args.ref)
+        report.write(html, out)
+    except (AnalysisError, OSError) as exc:
+        print(f"bench report: error: {exc}", file=sys.stderr)
+        return 2
+    print(out)
+    return 0

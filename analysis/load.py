@@ -1,0 +1,156 @@
+"""Load trial records (docs/records.md) into one tidy DataFrame.
+
+Sources: an optuna storage URL, a journal file, a ``results/<study>/`` directory holding
+``optuna.journal``, a results root holding several of those, or an exported csv/parquet.
+Diverged trials stay in at the chance error; FAIL trials are kept with ``state="FAIL"``
+and a NaN error so they can be counted, never plotted as results.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+COLUMNS = [
+    "study", "model", "optimizer", "budget", "epochs", "seed", "point", "lr", "wd", "error",
+    "ema_error", "diverged", "num_classes", "chance", "gflops", "params_m", "acts_m",
+    "resolution", "batch_size", "data", "seconds", "host", "job_id", "state", "trial_number",
+]  # fmt: skip
+JOURNAL = "optuna.journal"
+STUDY_KEYS = ("study", "model", "optimizer", "budget")
+
+
+class AnalysisError(ValueError):
+    """A problem the user can fix (bad path, unknown name, empty data); one-line message."""
+
+
+def _open_storage(source: str):
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    if "://" in source:
+        try:
+            return optuna.storages.get_storage(source)
+        except Exception as exc:  # noqa: BLE001 - any driver error is a user error here
+            raise AnalysisError(f"cannot open storage {source!r}: {exc}".splitlines()[0]) from None
+    if not Path(source).is_file():
+        raise AnalysisError(f"{source} not found (expected a results dir, optuna journal, storage URL or csv/parquet)")
+    return JournalStorage(JournalFileBackend(str(source)))
+
+
+def _row(trial, attrs: dict, name: str) -> dict:
+    ua = trial.user_attrs
+    parts = dict(zip(STUDY_KEYS, name.split("/")))
+    row = {k: ua.get(k, attrs.get(k, parts.get(k))) for k in COLUMNS}
+    row.update(lr=trial.params.get("lr", ua.get("lr")), wd=trial.params.get("wd", ua.get("wd")))
+    row.update(state=trial.state.name, trial_number=trial.number)
+    if trial.state.name == "COMPLETE":
+        row["error"] = trial.value if trial.value is not None else ua.get("error")
+    else:
+        row["error"] = math.nan
+    return row
+
+
+def _from_storage(source: str, study: str | list[str] | None) -> tuple[pd.DataFrame, dict]:
+    storage = _open_storage(source)
+    summaries = storage.get_all_studies()
+    wanted = [study] if isinstance(study, str) else study
+    if wanted:
+        known = sorted({s.user_attrs.get("study", s.study_name.split("/")[0]) for s in summaries})
+        unknown = [w for w in wanted if w not in known]
+        if unknown:
+            raise AnalysisError(f"unknown study {', '.join(unknown)}; valid: {', '.join(known) or '(none)'}")
+    rows, attrs = [], {}
+    for s in summaries:
+        name = s.user_attrs.get("study", s.study_name.split("/")[0])
+        if wanted and name not in wanted:
+            continue
+        attrs[s.study_name] = dict(s.user_attrs)
+        sid = storage.get_study_id_from_name(s.study_name)
+        for t in storage.get_all_trials(sid, deepcopy=False):
+            if t.state.is_finished():
+                rows.append(_row(t, s.user_attrs, s.study_name))
+    return pd.DataFrame(rows, columns=COLUMNS), attrs
+
+
+def _from_table(path: Path) -> pd.DataFrame:
+    try:
+        df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except Exception as exc:  # noqa: BLE001 - unreadable file is a user error
+        raise AnalysisError(f"cannot read table {path}: {exc}".splitlines()[0]) from None
+    missing = {"model", "optimizer", "error"} - set(df.columns)
+    if missing:
+        raise AnalysisError(f"table {path} lacks columns: {', '.join(sorted(missing))}")
+    if "state" not in df:
+        df["state"] = "COMPLETE"
+    return df.reindex(columns=COLUMNS)
+
+
+def _tidy(df: pd.DataFrame) -> pd.DataFrame:
+    """Fix dtypes and put diverged (or non-finite COMPLETE) trials at the chance error."""
+    for c in ("error", "ema_error", "lr", "wd", "chance", "gflops", "params_m", "acts_m", "seconds"):
+        df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
+    for c in ("study", "model", "optimizer", "budget", "state"):
+        df[c] = df[c].astype("string").fillna("")
+    ncls = pd.to_numeric(df["num_classes"], errors="coerce")
+    df["chance"] = df["chance"].fillna(100.0 * (1.0 - 1.0 / ncls))
+    complete = df["state"].eq("COMPLETE")
+    div = df["diverged"].map(lambda v: str(v).lower() in ("true", "1", "1.0")).astype(bool)
+    div |= complete & ~np.isfinite(df["error"])
+    df["diverged"] = div & complete
+    df.loc[df["diverged"], "error"] = df.loc[df["diverged"], "chance"]
+    return df.reset_index(drop=True)
+
+
+def find_studies(results: str | Path) -> dict[str, Path]:
+    """Map study name -> journal path for every ``<results>/<study>/optuna.journal``."""
+    root = Path(results)
+    return {p.parent.name: p for p in sorted(root.glob(f"*/{JOURNAL}"))} if root.is_dir() else {}
+
+
+def load_trials_with_attrs(source, study=None) -> tuple[pd.DataFrame, dict]:
+    """Like :func:`load_trials`, also returning each optuna study's user attrs by name."""
+    src = str(source)
+    path = Path(src)
+    if "://" in src:
+        df, attrs = _from_storage(src, study)
+    elif path.suffix in (".csv", ".parquet"):
+        if not path.is_file():
+            raise AnalysisError(f"no table at {path}")
+        df, attrs = _from_table(path), {}
+        if study:
+            wanted = [study] if isinstance(study, str) else list(study)
+            known = sorted(df["study"].dropna().astype(str).unique())
+            unknown = [w for w in wanted if w not in known]
+            if unknown:
+                raise AnalysisError(f"unknown study {', '.join(unknown)}; valid: {', '.join(known) or '(none)'}")
+            df = df[df["study"].isin(wanted)]
+    elif path.is_dir() and (path / JOURNAL).is_file():
+        df, attrs = _from_storage(str(path / JOURNAL), study)
+    elif path.is_dir():
+        found = find_studies(path)
+        wanted = [study] if isinstance(study, str) else list(study or found)
+        unknown = [w for w in wanted if w not in found]
+        if unknown or not found:
+            valid = ", ".join(found) or f"(none: no */{JOURNAL} under {path})"
+            raise AnalysisError(f"unknown study {', '.join(unknown) or '(any)'}; valid: {valid}")
+        parts = [_from_storage(str(found[w]), None) for w in wanted]
+        df = pd.concat([p[0] for p in parts], ignore_index=True)
+        attrs = {k: v for p in parts for k, v in p[1].items()}
+    else:
+        df, attrs = _from_storage(src, study)
+    return _tidy(df), attrs
+
+
+def load_trials(source, study=None) -> pd.DataFrame:
+    """Load every finished trial from ``source`` into the tidy table of docs/records.md.
+
+    ``source``: optuna storage URL, journal file, ``results/<study>/`` dir, results root,
+    or a csv/parquet export. ``study`` (name or list) restricts to those studies; an
+    unknown name raises :class:`AnalysisError` listing the valid ones.
+    """
+    return load_trials_with_attrs(source, study)[0]

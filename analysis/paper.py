@@ -1,0 +1,81 @@
+"""The paper's published numbers (Xiao et al. 2021), transcribed from reference/paper.md,
+keyed by our registry model names, and their comparison with measured results."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+# Table 2: peak top-1 error (%) on ImageNet-1k at 100 / 200 / 400 epochs.
+TABLE2 = {
+    "vitp_1gf": (33.2, 29.7, 27.7), "vitp_4gf": (23.3, 20.8, 19.6),
+    "vitp_18gf": (19.9, 18.4, 17.9), "vitp_36gf": (19.9, 18.8, 18.2),
+    "vitc_1gf": (28.6, 26.1, 24.7), "vitc_4gf": (20.9, 19.2, 18.6),
+    "vitc_18gf": (18.4, 17.5, 17.0), "vitc_36gf": (18.3, 17.6, 16.8),
+    "regnety_1gf": (23.2, 22.2, 21.5), "regnety_4gf": (19.4, 18.3, 17.9),
+    "regnety_16gf": (17.1, 16.4, 16.3), "regnety_32gf": (16.2, 15.9, 15.9),
+}  # fmt: skip
+TABLE2_EPOCHS = (100, 200, 400)
+
+# Table 3: 4GF models at 50 epochs, top-1 error (%) with AdamW / SGD (stem ablation).
+TABLE3 = {
+    "vitp_4gf": (27.7, 33.0), "vitc_4gf": (24.0, 24.7), "vitc_4gf_s1": (24.3, 25.1),
+    "vitc_4gf_s2": (24.3, 25.3), "vitc_4gf_s3": (25.1, 26.2), "vitc_4gf_s4": (26.2, 27.9),
+}  # fmt: skip
+TABLE3_EPOCHS = 50
+
+# Table 4 right: sampled ranges (lo, hi) per family and optimizer, for lr and wd.
+RANGES = {
+    ("vit", "adamw"): {"lr": (2.5e-4, 8.0e-3), "wd": (0.02, 0.8)},
+    ("vit", "sgd"): {"lr": (0.1, 3.2), "wd": (4e-6, 1.2e-4)},
+    ("regnety", "adamw"): {"lr": (1.25e-3, 4e-2), "wd": (0.0075, 0.24)},
+    ("regnety", "sgd"): {"lr": (0.25, 8.0), "wd": (3e-6, 8e-5)},
+}
+
+# Table 4 left: tuned 50-epoch (lr, wd) per model and optimizer.
+TUNED = {
+    "regnety": {"adamw": (3.8e-3, 0.1), "sgd": (2.54, 2.4e-5)},
+    "vitp_1gf": {"adamw": (2e-3, 0.20), "sgd": (1.9, 1.3e-5)},
+    "vitp_4gf": {"adamw": (2e-3, 0.20), "sgd": (1.9, 1.3e-5)},
+    "vitp_18gf": {"adamw": (1e-3, 0.24), "sgd": (1.1, 1.2e-5)},
+    "vitc_1gf": {"adamw": (2.5e-3, 0.19), "sgd": (1.9, 1.3e-5)},
+    "vitc_4gf": {"adamw": (1e-3, 0.24), "sgd": (1.3, 2.2e-5)},
+    "vitc_18gf": {"adamw": (1e-3, 0.24), "sgd": (1.1, 2.7e-5)},
+}
+
+# Sec. 6 remark (Fig. 5, SGD, 18GF): fraction of runs within 4 points of the best.
+WITHIN4 = {("vitc_18gf", "sgd"): (0.60, "about 60%"), ("vitp_18gf", "sgd"): (0.20, "fewer than 20%")}
+
+
+def family(model: str) -> str:
+    """'vit' or 'regnety' from a registry name."""
+    return "regnety" if model.startswith("regnety") else "vit"
+
+
+def tuned(model: str, optimizer: str) -> tuple[float, float] | None:
+    """The paper's tuned (lr, wd) for a model, if published."""
+    entry = TUNED.get(model) or (TUNED["regnety"] if family(model) == "regnety" else None)
+    return entry.get(optimizer) if entry else None
+
+
+def compare(df: pd.DataFrame) -> pd.DataFrame:
+    """Measured vs published numbers for COMPLETE trials of studies with budget == "paper".
+
+    One row per (what, model, optimizer, epochs) the paper reports and the data covers.
+    """
+    r = df[df["state"].eq("COMPLETE") & df["budget"].eq("paper")]
+    rows = []
+    for (model, opt, ep), g in r.groupby(["model", "optimizer", "epochs"], dropna=True):
+        best = float(g["error"].min())
+        if model in TABLE2 and ep in TABLE2_EPOCHS:
+            rows.append(dict(what="Table 2 best error", model=model, optimizer=opt, epochs=ep,
+                             paper=TABLE2[model][TABLE2_EPOCHS.index(ep)], measured=best))  # fmt: skip
+        if model in TABLE3 and ep == TABLE3_EPOCHS and opt in ("adamw", "sgd"):
+            rows.append(dict(what="Table 3 best error", model=model, optimizer=opt, epochs=ep,
+                             paper=TABLE3[model][("adamw", "sgd").index(opt)], measured=best))  # fmt: skip
+        if (model, opt) in WITHIN4:
+            frac = float(np.mean(g["error"] - best <= 4))
+            rows.append(dict(what=f"runs within 4 pts of best ({WITHIN4[(model, opt)][1]})", model=model,
+                             optimizer=opt, epochs=ep, paper=WITHIN4[(model, opt)][0], measured=frac))  # fmt: skip
+    out = pd.DataFrame(rows, columns=["what", "model", "optimizer", "epochs", "paper", "measured"])
+    return out.assign(diff=out["measured"] - out["paper"])

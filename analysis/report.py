@@ -1,0 +1,271 @@
+"""Build the single self-contained HTML report (jinja2 template, figures as inline PNG)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import io
+import math
+import multiprocessing
+import os
+import platform
+import subprocess
+import sys
+from concurrent.futures import Future, ProcessPoolExecutor
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from . import figures, paper, summary
+
+TRIAL_ROWS = 2000
+DELTA_XMAX = 20.0
+TRIAL_COLS = ["trial_number", "study", "model", "optimizer", "budget", "epochs", "seed", "point",
+              "lr", "wd", "error", "ema_error", "diverged", "state", "seconds", "host"]  # fmt: skip
+PACKAGES = ("numpy", "pandas", "scipy", "matplotlib", "seaborn", "optuna", "jinja2", "scikit-learn", "torch", "timm")
+SECTIONS = [("summary", "Summary"), ("edf", "EDFs and tests"), ("scatter", "Error vs hyperparameters"),
+            ("gap", "AdamW vs SGD"), ("schedule", "Schedule convergence"), ("budget", "Expected best after n"),
+            ("importance", "Importance"), ("paper", "Paper reference"), ("trials", "Trials"),
+            ("studies", "Study definitions"), ("environment", "Environment")]  # fmt: skip
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.3g}" if (abs(v) < 1e-2 or abs(v) >= 1e4) and v != 0 else f"{v:.3f}".rstrip("0").rstrip(".")
+    return str(v)
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    """Rows as plain Python values (NaN -> None, bool -> 'yes'/'no')."""
+
+    def conv(v):
+        if isinstance(v, (bool, np.bool_)):
+            return "yes" if v else "no"
+        if isinstance(v, (np.integer,)):
+            return int(v)
+        if isinstance(v, (float, np.floating)):
+            return float(v) if math.isfinite(v) else None
+        return None if v is pd.NA or v is None else v
+
+    return [{k: conv(v) for k, v in r.items()} for r in df.to_dict("records")]
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=96, metadata={"Software": None})
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _render(name: str, args: tuple) -> str:
+    """Build ``figures.<name>(*args)`` and encode it (runs in a worker process)."""
+    return _png(getattr(figures, name)(*args))
+
+
+def _pool() -> ProcessPoolExecutor:
+    """Two workers (forked where possible) render figures and run fANOVA beside the stats."""
+    ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+    return ProcessPoolExecutor(max_workers=min(2, os.cpu_count() or 1), mp_context=ctx)
+
+
+_PROBE = "import torch; print(', '.join(['cpu'] + [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]))"
+_devices: dict[str, str] = {}
+
+
+def _start_probe():
+    """List torch devices in a subprocess (importing torch takes seconds; it runs alongside the analysis)."""
+    if _devices:
+        return None
+    return subprocess.Popen([sys.executable, "-c", _PROBE], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+
+def environment(probe=None) -> list[dict]:
+    """Python, platform, package versions and torch devices, as table rows."""
+    rows = [{"item": "python", "value": sys.version.split()[0]}, {"item": "platform", "value": platform.platform()}]
+    for p in PACKAGES:
+        try:
+            rows.append({"item": p, "value": metadata.version(p)})
+        except metadata.PackageNotFoundError:
+            rows.append({"item": p, "value": "not installed"})
+    if "torch" not in _devices:
+        try:
+            out = (probe or _start_probe()).communicate(timeout=120)[0].strip()
+        except subprocess.TimeoutExpired:
+            out = ""
+        _devices["torch"] = out or "unavailable (torch did not import)"
+    rows.append({"item": "torch devices", "value": _devices["torch"]})
+    return rows
+
+
+def study_definitions(studies, results: Path | None, attrs: dict) -> list[tuple[str, dict]]:
+    """``studies/<study>.toml`` text (beside the results dir, or in cwd), else optuna user attrs."""
+    out = []
+    dirs = ([results.resolve().parent / "studies"] if results else []) + [Path.cwd() / "studies"]
+    for s in studies:
+        toml = next((d / f"{s}.toml" for d in dirs if (d / f"{s}.toml").is_file()), None)
+        if toml:
+            out.append((s, {"origin": str(toml), "text": toml.read_text(errors="replace")}))
+            continue
+        own = {k: v for k, v in attrs.items() if k.split("/")[0] == s}
+        if own:
+            text = "\n".join(f"{k}: {v}" for k, v in sorted(own.items()))
+            out.append((s, {"origin": "optuna study user attrs", "text": text}))
+    return out
+
+
+def _notes(df: pd.DataFrame, res: pd.DataFrame) -> list[str]:
+    notes = []
+    if res.empty:
+        notes.append("This study has no finished results yet: nothing to plot." + (" All trials failed." if len(df) else ""))
+        return notes
+    if res["model"].nunique() < 2:
+        notes.append(f"Only one model ({res['model'].iloc[0]}): model comparisons are not available.")
+    if res["diverged"].all():
+        notes.append("Every trial diverged: all errors sit at chance, so the EDFs are a single step.")
+    return notes
+
+
+def _per_optimizer(res: pd.DataFrame, fn):
+    return [fn(opt, g) for opt, g in res.groupby("optimizer", sort=True)]
+
+
+def build(df: pd.DataFrame, *, title: str = "Hyperparameter robustness report", source: str = "",
+          studies=None, definitions=(), ref: str = "bootstrap", seed: int = 0, importance_max: int = 64) -> str:  # fmt: skip
+    """Render the report HTML for the tidy trial table ``df`` (``studies``: names to list,
+    default those in ``df``; ``definitions``: (name, {origin, text}) pairs)."""
+    probe = _start_probe()
+    res = summary.results(df)
+    studies = sorted(df["study"].dropna().astype(str).unique()) if studies is None else studies
+    ctx = dict(title=title, source=source, studies=studies, sections=SECTIONS, definitions=list(definitions),
+               n_trials=len(df), n_complete=len(res), n_diverged=int(res["diverged"].sum()),
+               n_failed=int(df["state"].eq("FAIL").sum()), notes=_notes(df, res), importance_max=importance_max,
+               generated=_dt.datetime.now().isoformat(timespec="seconds"))  # fmt: skip
+    ctx["ranges_paper"] = [{"family": f, "optimizer": o, "lr lo": r["lr"][0], "lr hi": r["lr"][1],
+                            "wd lo": r["wd"][0], "wd hi": r["wd"][1]} for (f, o), r in paper.RANGES.items()]  # fmt: skip
+    if len(res):
+        with _pool() as pool:
+            ctx.update(_analysis(df, ref, seed, importance_max, pool))
+            _resolve(ctx)
+    else:
+        ctx.update(_empty())
+    ctx.update(_trials(df), environment=environment(probe))
+    env = Environment(loader=PackageLoader("analysis", "templates"), autoescape=select_autoescape(["html"]))
+    env.filters["fmt"] = _fmt
+    return env.get_template("report.html").render(**ctx)
+
+
+def _empty() -> dict:
+    none = {"note": "No data."}
+    return dict(summary=[], summary_cols=[], edf_figs=[none], tests=[], tests_cols=[], scatter_figs=[none],
+                ranges=[], ranges_cols=[], gap_fig=none, gap=[], gap_cols=[], schedule_fig=none, budget_fig=none,
+                importance=[], importance_cols=[], importance_note="No data.", paper=[], ref_label="")  # fmt: skip
+
+
+def _cols(t: pd.DataFrame) -> list[str]:
+    return list(t.columns)
+
+
+def _resolve(ctx: dict) -> None:
+    """Replace figure futures by their PNG in place."""
+    for v in ctx.values():
+        for f in v if isinstance(v, list) else [v]:
+            if isinstance(f, dict) and isinstance(f.get("png"), Future):
+                f["png"] = f["png"].result()
+
+
+def _analysis(df, ref, seed, importance_max, pool) -> dict:
+    """Statistics now; figures and fANOVA submitted to ``pool`` (figure PNGs come back as futures)."""
+
+    def fig(name, *args, caption):
+        return {"png": pool.submit(_render, name, args), "caption": caption}
+
+    pm = summary.point_means(df)  # seed replicates averaged once, reused below
+    importance = pool.submit(summary.importance, pm, max_trials=importance_max, seed=seed)
+    rob = summary.robustness(df, ref=ref, seed=seed)
+    ctx = dict(summary=_records(rob), summary_cols=_cols(rob), ref_label=summary.reference_label(df, ref))
+
+    def edfs(opt, g):
+        out, label = [], summary.reference_label(df[df["optimizer"].eq(opt)], ref)
+        for mode, xl, what in (("plain", "error (%)", "error"), ("delta", "error − ref (points)", "Δ to best"),
+                               ("scaled", "(error − ref) / (chance − ref)", "Δ scaled by headroom")):  # fmt: skip
+            curves = summary.edf_curves(g, mode=mode, ref=ref, band=mode != "scaled", seed=seed)
+            cap = f"{opt}: EDF of {what}" + ("." if mode == "scaled" else "; 95% bootstrap bands (1000 resamples).")
+            cap += "" if mode == "plain" else f" Reference: {label}."
+            xmax = DELTA_XMAX if mode == "delta" else None
+            cap += f" Axis cropped at {DELTA_XMAX:g} points; the rest (diverged runs) lies to the right." if xmax else ""
+            out.append(fig("edf_figure", curves, xl, opt, xmax, caption=cap))
+        return out
+
+    ctx["edf_figs"] = [f for figs in _per_optimizer(pm, edfs) for f in figs]
+    tests = summary.ks_table(pm)
+    ctx.update(tests=_records(tests), tests_cols=_cols(tests))
+    ranges = summary.good_ranges(pm, seed=seed)
+    ctx.update(ranges=_records(ranges), ranges_cols=_cols(ranges))
+
+    def scatter(opt, g):
+        cap = f"{opt}: per-point error (seed replicates averaged) vs hyperparameters."
+        panels = summary.scatter_panels(g, seed=seed)
+        return fig("scatter_figure", panels, float(g["chance"].max()), caption=cap)
+
+    ctx["scatter_figs"] = _per_optimizer(pm, scatter)
+
+    gap = summary.optimizer_gap(pm, seed=seed)
+    ctx.update(gap=_records(gap), gap_cols=_cols(gap))
+    ctx["gap_fig"] = (fig("gap_figure", gap, caption="SGD best error minus AdamW best error per model vs GFLOPs "
+                           "(paper Fig. 3); bars: 95% bootstrap CI (1000 resamples). Reference: lowest (per-point mean) error.")
+                      if len(gap) else {"note": "Needs both AdamW and SGD results for the same model."})  # fmt: skip
+
+    conv = summary.convergence(pm)
+    ctx["schedule_fig"] = (fig("schedule_figure", conv, caption="Best error at each schedule minus the longest "
+                                "schedule's best error (paper Fig. 2). Reference: lowest (per-point mean) error.")
+                           if len(conv) else {"note": "Needs runs of the same model at several epoch counts."})  # fmt: skip
+
+    curves = summary.budget_curves(pm)
+    ctx["budget_fig"] = fig("budget_figure", curves, caption="Expected best error after n random trials "
+                             "(Dodge et al. 2019) ±1 std, from per-point errors.")  # fmt: skip
+
+    ctx.update(_paper(df))
+    try:
+        imp = importance.result()
+        ctx.update(importance=_records(imp), importance_cols=_cols(imp), importance_note="")
+        if imp.empty:
+            ctx["importance_note"] = "Not enough distinct (lr, wd) runs with varying error for fANOVA."
+    except ImportError:
+        ctx["importance_note"] = "fANOVA needs scikit-learn, which is not installed."
+    return ctx
+
+
+def _paper(df) -> dict:
+    cmp = paper.compare(df)
+    sub = df[df["budget"].eq("paper")]
+    tuned = []
+    if len(summary.results(sub)):
+        gr = summary.good_ranges(sub)
+        for r in gr[gr["hp"].isin(["lr", "wd"])].itertuples():
+            t = paper.tuned(r.model, r.optimizer)
+            if t:
+                tuned.append({"model": r.model, "optimizer": r.optimizer, "hp": r.hp, "paper tuned": t[r.hp == "wd"],
+                              "measured lo": r.lo, "measured median": r.median, "measured hi": r.hi})  # fmt: skip
+    return dict(paper=_records(cmp), paper_cols=_cols(cmp), tuned=tuned,
+                tuned_cols=["model", "optimizer", "hp", "paper tuned", "measured lo", "measured median", "measured hi"])  # fmt: skip
+
+
+def _trials(df: pd.DataFrame) -> dict:
+    shown = df.sort_values(["error", "trial_number"], na_position="last").head(TRIAL_ROWS)
+    cap = (f"All {len(df)} finished trials" if len(df) <= TRIAL_ROWS else
+           f"Showing the {TRIAL_ROWS} lowest-error of {len(df)} finished trials (the full table: "
+           "`bench export`, or analysis.load_trials(...).to_csv(...))")  # fmt: skip
+    cap += ". Click a header to sort; type in the box to filter."
+    return dict(trials=_records(shown[TRIAL_COLS]), trials_cols=TRIAL_COLS, trials_caption=cap)
+
+
+def write(html: str, out: str | Path) -> Path:
+    """Write the report, creating parent directories."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
+    return out
