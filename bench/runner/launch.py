@@ -1,0 +1,180 @@
+"""Executors: local (own queue, GPU and CPU split), slurm (job arrays), debug (in-process)."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import submitit
+
+from bench.errors import BenchError
+from bench.runner.job import TrialJob
+
+CLUSTERS = ("local", "slurm", "debug")
+_SLURM_LIVE = {"PENDING", "RUNNING", "SUSPENDED", "COMPLETING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD",
+               "REQUEUE_FED", "RESIZING", "SIGNALING", "STAGE_OUT"}
+
+
+@dataclass
+class LaunchOptions:
+    """How trials are launched (``bench run`` flags)."""
+
+    cluster: str = "local"
+    parallel: int | None = None  # local: trials at once (default: #GPUs // gpus_per_trial, else 1)
+    gpus_per_trial: int | None = None  # default: 1 if a GPU is visible, else 0
+    tasks_per_trial: int | None = None  # DDP processes per trial (default: max(1, gpus_per_trial))
+    timeout_min: int = 3 * 24 * 60
+    max_requeue: int = 3  # submitit max_num_timeout (every signal counts when timeout_min <= 10)
+    partition: str | None = None
+    array_parallelism: int = 64
+    slurm_extra: dict = field(default_factory=dict)
+
+
+class Launcher:
+    """Submit trial jobs, at most ``capacity`` at once; jobs log to ``folder``."""
+
+    capacity: float = float("inf")
+
+    def __init__(self, opts: LaunchOptions, folder: Path):
+        self.opts, self.folder = opts, Path(folder)
+        gpus = opts.gpus_per_trial
+        self.gpus = (1 if _visible_gpus() else 0) if gpus is None else gpus
+        self.tasks = opts.tasks_per_trial or max(1, self.gpus)
+
+    def submit(self, items: list[tuple[dict, Path]]) -> list:
+        """Submit (config, out_dir) items; returns one submitit job per item, in order."""
+        raise NotImplementedError
+
+    def release(self, job) -> None:
+        """Called once a job has ended (frees its GPUs)."""
+
+    @staticmethod
+    def alive(job_id: str, host: str) -> bool | None:
+        """Whether a job submitted by an earlier runner (on ``host``) is still queued or running;
+        None if this machine cannot tell."""
+        return False
+
+
+class LocalLauncher(Launcher):
+    """submitit LocalExecutor, queued here: LocalExecutor itself starts every job at once."""
+
+    def __init__(self, opts: LaunchOptions, folder: Path):
+        super().__init__(opts, folder)
+        self.free_gpus = list(_visible_gpus())
+        if self.gpus > len(self.free_gpus):
+            raise BenchError(f"--gpus-per-trial {self.gpus} but only {len(self.free_gpus)} GPU(s) are visible")
+        self.capacity = opts.parallel or (len(self.free_gpus) // self.gpus if self.gpus else 1)
+        self.threads = max(1, (os.cpu_count() or 1) // (self.capacity * self.tasks))
+        self._held: dict[str, list[int]] = {}
+
+    def submit(self, items):
+        jobs = []
+        for config, out_dir in items:
+            gpus, self.free_gpus = self.free_gpus[:self.gpus], self.free_gpus[self.gpus:]
+            ex = submitit.LocalExecutor(folder=self.folder / "%j", max_num_timeout=self.opts.max_requeue)
+            ex.update_parameters(timeout_min=self.opts.timeout_min, tasks_per_node=self.tasks,
+                                 gpus_per_node=len(gpus), visible_gpus=tuple(gpus))
+            job = ex.submit(TrialJob(config, str(out_dir), self.threads))
+            self._held[job.job_id] = gpus
+            jobs.append(job)
+        return jobs
+
+    def release(self, job):
+        self.free_gpus += self._held.pop(job.job_id, [])
+
+    @staticmethod
+    def alive(job_id, host):
+        if host != socket.gethostname():
+            return None
+        try:
+            return b"submitit" in Path(f"/proc/{int(job_id)}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return False
+
+
+class SlurmLauncher(Launcher):
+    """One Slurm job array per submit call (``--array=0-N%array_parallelism``)."""
+
+    def submit(self, items):
+        o = self.opts
+        ex = submitit.AutoExecutor(folder=self.folder / "%j", cluster="slurm", slurm_max_num_timeout=o.max_requeue)
+        params = dict(timeout_min=o.timeout_min, tasks_per_node=self.tasks, nodes=1,
+                      slurm_array_parallelism=o.array_parallelism, slurm_additional_parameters=dict(o.slurm_extra))
+        if self.gpus:
+            params["gpus_per_node"] = self.gpus
+        if o.partition:
+            params["slurm_partition"] = o.partition
+        ex.update_parameters(**params)
+        with ex.batch():
+            jobs = [ex.submit(TrialJob(config, str(out_dir))) for config, out_dir in items]
+        return jobs
+
+    @staticmethod
+    def alive(job_id, host):
+        try:
+            out = subprocess.run(["squeue", "-h", "-j", str(job_id), "-o", "%T"], capture_output=True, text=True,
+                                 timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if out.returncode and "Invalid job id" not in out.stderr:
+            return None
+        return bool(set(out.stdout.split()) & _SLURM_LIVE)
+
+
+class DebugLauncher(Launcher):
+    """In-process, one trial at a time, at ``submit`` (no pickling, no subprocess)."""
+
+    capacity = 1
+
+    def submit(self, items):
+        return [_DebugJob(TrialJob(config, str(out_dir))) for config, out_dir in items]
+
+
+class _DebugJob:
+    """The finished-at-once job of DebugLauncher (same surface as a submitit job)."""
+
+    _count = 0
+
+    def __init__(self, fn: TrialJob):
+        _DebugJob._count += 1
+        self.job_id, self._exc = f"debug_{os.getpid()}_{_DebugJob._count}", None
+        old = os.environ.get("SUBMITIT_DEBUG_JOB_ID")
+        os.environ["SUBMITIT_DEBUG_JOB_ID"] = self.job_id
+        try:
+            fn()
+        except Exception as e:
+            self._exc = e
+        finally:
+            os.environ.pop("SUBMITIT_DEBUG_JOB_ID") if old is None else os.environ.update(SUBMITIT_DEBUG_JOB_ID=old)
+
+    def done(self) -> bool:
+        return True
+
+    def exception(self):
+        return self._exc
+
+
+def make(opts: LaunchOptions, folder: Path) -> Launcher:
+    """The launcher of ``opts.cluster``; jobs import ``bench`` from this checkout (PYTHONPATH)."""
+    root = str(Path(__file__).resolve().parents[2])
+    if root not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    if opts.cluster not in CLUSTERS:
+        raise BenchError(f"unknown cluster {opts.cluster!r}; valid: {', '.join(CLUSTERS)}")
+    return {"local": LocalLauncher, "slurm": SlurmLauncher, "debug": DebugLauncher}[opts.cluster](opts, folder)
+
+
+def alive(cluster: str, job_id: str, host: str) -> bool | None:
+    """Whether job ``job_id`` of ``cluster`` still lives (None: cannot tell from here)."""
+    return {"local": LocalLauncher, "slurm": SlurmLauncher}.get(cluster, Launcher).alive(job_id, host)
+
+
+def _visible_gpus() -> list[int]:
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [int(g) for g in env.split(",") if g.strip().isdigit()]
+    import torch
+
+    return list(range(torch.cuda.device_count()))

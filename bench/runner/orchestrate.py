@@ -1,0 +1,258 @@
+"""Run a study: reconcile its trial specs with storage and trial dirs, launch the rest, record.
+
+The trial dir ``results/<study>/trials/<key>/`` is the source of truth: a ``result.json`` there
+is recorded without retraining; ``job.json`` + ``heartbeat`` tell whether its job still lives.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import socket
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from optuna.trial import TrialState
+
+from bench.errors import BenchError
+from bench.runner import launch, plan, storage
+from bench.runner.job import HEARTBEAT_S, read_error
+from bench.runner.progress import Bar
+from bench.runner.specs import CONFIRM_SEED0, Overrides, TrialSpec, confirm, expand
+from bench.runner.studies import Study, StudyError
+
+HOST = socket.gethostname()
+STALE_S = 6 * HEARTBEAT_S  # a heartbeat older than this (and no live job) means the job is gone
+
+
+@dataclass
+class RunOptions:
+    results: Path = Path("results")
+    storage: str | None = None  # optuna storage URL; default: journal file in results/<study>/
+    dry_run: bool = False
+    confirm: int | None = None  # rerun the best N points with CONFIRM_SEED0.. seeds
+    estimate: bool = True
+    poll_s: float = 0.2
+    quiet: bool = False  # no progress bar
+
+
+@dataclass(eq=False)
+class Slot:
+    """A trial spec, its optuna study, trial dir and what this run does with it."""
+
+    spec: TrialSpec
+    study: object
+    out_dir: Path
+    trial_id: int | None = None
+    action: str = "run"  # done | record | attach | run
+    job_id: str = ""
+
+
+def run(study_def: Study, ov: Overrides, lopts: launch.LaunchOptions, ropts: RunOptions, log=print) -> int:
+    """Run (or resume) a study; returns the exit code (1 if some trials failed)."""
+    root = Path(ropts.results) / study_def.name
+    store = storage.open_storage(ropts.storage or storage.journal_path(ropts.results, study_def.name),
+                                 create=not ropts.dry_run)
+    seed = study_def.seed if ov.seed is None else ov.seed
+    specs = expand(study_def, ov)
+    if ropts.confirm:
+        specs = _confirm_specs(study_def, ov, store, seed, ropts.confirm)
+    with _lock(root, ropts.dry_run):
+        slots = _reconcile(specs, store, seed, root, create=not ropts.dry_run)
+        counts = Counter(s.action for s in slots)
+        todo = [s.spec for s in slots if s.action == "run"]
+        launcher = launch.make(lopts, root / "submitit")
+        log(plan.describe(specs, todo, {"finished": counts["done"], "to record": counts["record"],
+                                        "running": counts["attach"], "to run": counts["run"]}))
+        if ropts.estimate:
+            log(plan.estimate(todo, launcher.capacity))
+        if ropts.dry_run:
+            return 0
+        bar = Bar(len(slots), done=counts["done"], diverged=_diverged(slots), disable=ropts.quiet)
+        try:
+            failed = _launch_and_wait(slots, launcher, bar, ropts.poll_s)
+        except KeyboardInterrupt:
+            bar.close()
+            log("interrupted: submitted jobs keep running; rerun the same command to pick them up")
+            raise
+        bar.close()
+    for s, reason in failed:
+        log(f"FAILED {s.spec.key}: {reason}")
+    return 1 if failed else 0
+
+
+def _launch_and_wait(slots: list[Slot], launcher: launch.Launcher, bar: Bar, poll_s: float) -> list:
+    queue = deque(s for s in slots if s.action == "run")
+    inflight: dict[Slot, object] = {s: None for s in slots if s.action == "attach"}
+    failed = []
+    for s in [s for s in slots if s.action == "record"]:
+        outcome = _finish(s, None)
+        bar.update(len(inflight), **{outcome: 1})
+    while queue or inflight:
+        take = int(min(len(queue), max(0, launcher.capacity - len(inflight))))
+        if take:
+            batch = [queue.popleft() for _ in range(take)]
+            for s in batch:
+                s.out_dir.mkdir(parents=True, exist_ok=True)
+                if s.trial_id is None:
+                    s.trial_id = storage.start(s.study, s.spec)
+            jobs = launcher.submit([(s.spec.config(), s.out_dir) for s in batch])
+            for s, job in zip(batch, jobs):
+                s.job_id = str(job.job_id)
+                _write_json(s.out_dir / "job.json", dict(cluster=launcher.opts.cluster, job_id=s.job_id, host=HOST,
+                                                         log=str(getattr(job, "paths", None) and job.paths.stdout),
+                                                         submitted=time.time()))
+                storage.set_attrs(s.study._storage, s.trial_id, job_id=s.job_id)
+                inflight[s] = job
+            bar.update(len(inflight))
+        for s in [s for s, job in inflight.items() if _ended(s, job)]:
+            job = inflight.pop(s)
+            if job is not None:
+                launcher.release(job)
+            outcome = _finish(s, job)
+            if outcome == "failed":
+                failed.append((s, s.study._storage.get_trial_user_attrs(s.trial_id).get("fail_reason")))
+            bar.update(len(inflight), **{outcome: 1})
+        if queue or inflight:
+            time.sleep(poll_s)
+    return failed
+
+
+def _reconcile(specs: list[TrialSpec], store, seed: int, root: Path, create: bool) -> list[Slot]:
+    studies, keyed, slots = {}, {}, []
+    for spec in specs:
+        if spec.study_name not in studies:
+            st = studies[spec.study_name] = store and storage.get_study(store, spec, seed, create=create)
+            keyed[spec.study_name] = storage.by_key(st) if st else {}
+        trials = keyed[spec.study_name].get(spec.key, [])
+        slot = Slot(spec, studies[spec.study_name], root / "trials" / spec.key)
+        running = [t for t in trials if t.state == TrialState.RUNNING]
+        slot.trial_id = running[-1]._trial_id if running else None
+        if any(t.state == TrialState.COMPLETE for t in trials):
+            slot.action = "done"
+            slot.trial_id = [t for t in trials if t.state == TrialState.COMPLETE][-1]._trial_id
+        elif _result(slot) is not None:
+            slot.action = "record"
+        elif job_alive(slot.out_dir):
+            slot.action = "attach"
+        slots.append(slot)
+    return slots
+
+
+def job_alive(out_dir: Path) -> bool:
+    """A job of an earlier run still works in out_dir: its cluster says so or, where this
+    machine cannot ask (another host, no squeue), its heartbeat is fresh."""
+    info = _read_json(out_dir / "job.json")
+    if not info:
+        return False
+    alive = launch.alive(info.get("cluster", ""), info.get("job_id", ""), info.get("host", ""))
+    if alive is not None:
+        return alive
+    beat = out_dir / "heartbeat"
+    return beat.exists() and time.time() - beat.stat().st_mtime < STALE_S
+
+
+def _ended(s: Slot, job) -> bool:
+    """The trial's result is on disk (its process may still be exiting: free the slot now) or its job ended."""
+    if _result(s) is not None:
+        return True
+    return not job_alive(s.out_dir) if job is None else job.done()
+
+
+def _finish(s: Slot, job) -> str:
+    """Record the trial in s.out_dir; returns 'done', 'diverged' or 'failed'."""
+    if s.trial_id is None:
+        s.trial_id = storage.start(s.study, s.spec)
+    st = s.study._storage
+    attempt = _last_attempt(s.out_dir)
+    host, job_id = attempt.get("host", ""), attempt.get("job_id", s.job_id)
+    result = _result(s)
+    if result is not None:
+        storage.complete(st, s.trial_id, result, host=host, job_id=job_id)
+        if st.get_trial(s.trial_id).state == TrialState.COMPLETE:
+            return "diverged" if result.get("diverged") else "done"
+        return "failed"
+    info = _read_json(s.out_dir / "job.json") or {}
+    reason = read_error(s.out_dir) or _job_error(job) or f"job {job_id} ended without a result"
+    storage.fail(st, s.trial_id, f"{reason} (log: {info.get('log')})", host=host, job_id=job_id)
+    return "failed"
+
+
+def _result(s: Slot) -> dict | None:
+    """The engine's result.json in the trial dir, if it is this spec's (same config)."""
+    result = _read_json(s.out_dir / "result.json")
+    return result if result is not None and result.get("config") == s.spec.config() else None
+
+
+def _confirm_specs(study_def: Study, ov: Overrides, store, seed: int, n_best: int) -> list[TrialSpec]:
+    base = expand(study_def, replace(ov, seeds=1))
+    errors: dict = {}
+    for spec in {s.study_name: s for s in base}.values():
+        st = store and storage.get_study(store, spec, seed, create=False)
+        for t in st.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if st else []:
+            a = t.user_attrs
+            if a.get("seed", 0) < CONFIRM_SEED0:
+                errors.setdefault((a["model"], a["optimizer"], a["epochs"], a["point"]), []).append(t.value)
+    specs = confirm(base, errors, n_best, ov.seeds)
+    if not specs:
+        raise StudyError(f"nothing to confirm: study {study_def.name!r} (budget {ov.budget!r}) has no finished "
+                         "trials for these models/optimizers/epochs yet; run it first")
+    return specs
+
+
+def _diverged(slots: list[Slot]) -> int:
+    return sum(1 for s in slots if s.action == "done"
+               and s.study._storage.get_trial_user_attrs(s.trial_id).get("diverged"))
+
+
+def _job_error(job) -> str | None:
+    try:
+        exc = job and job.exception()
+    except Exception as e:  # the job vanished (killed, cancelled): say so
+        exc = e
+    if not exc:
+        return None
+    lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+    return lines[-1].strip() if lines else type(exc).__name__
+
+
+def _last_attempt(out_dir: Path) -> dict:
+    p = out_dir / "attempts.jsonl"
+    lines = p.read_text().splitlines() if p.exists() else []
+    return json.loads(lines[-1]) if lines else {}
+
+
+class _lock:
+    """One runner per study at a time (an flock, released even on kill -9)."""
+
+    def __init__(self, root: Path, dry_run: bool):
+        self.path, self.skip = root / "runner.lock", dry_run
+
+    def __enter__(self):
+        if self.skip:
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.f = open(self.path, "a+")
+        try:
+            fcntl.flock(self.f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BenchError(f"another `bench run` is running this study ({self.path} is locked)") from None
+        return self
+
+    def __exit__(self, *exc):
+        if not self.skip:
+            self.f.close()
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj))
+    tmp.replace(path)

@@ -1,0 +1,126 @@
+"""Expand a study and a budget (plus command-line overrides) into trial specs."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, replace
+
+from bench.runner import sampling
+from bench.runner.studies import Study, StudyError
+
+CONFIRM_SEED0 = 1000  # seeds of `--confirm` reruns start here, apart from the search seeds
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Command-line values that replace the study file's (None: keep the file's)."""
+
+    budget: str = "local"
+    models: tuple[str, ...] | None = None
+    optimizers: tuple[str, ...] | None = None
+    trials: int | None = None
+    epochs: tuple[int, ...] | None = None
+    data: str | None = None
+    seed: int | None = None
+    seeds: int = 1
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """One training run: everything the engine needs plus its place in the study."""
+
+    study: str
+    budget: str
+    model: str
+    family: str
+    optimizer: str
+    epochs: int
+    seed: int
+    point: int
+    lr: float
+    wd: float
+    data: str
+    recipe: str
+    batch_size: int
+    resolution: int | None
+    space: tuple  # ((lr_low, lr_high), (wd_low, wd_high))
+
+    @property
+    def study_name(self) -> str:
+        """The optuna study holding this trial (docs/records.md)."""
+        return f"{self.study}/{self.model}/{self.optimizer}/{self.budget}"
+
+    @property
+    def key(self) -> str:
+        """Deterministic id of the trial: its directory name and its ``key`` user attr."""
+        cfg = json.dumps([self.budget, self.data, self.recipe, self.batch_size, self.resolution,
+                          repr(self.lr), repr(self.wd)])
+        digest = hashlib.sha1(cfg.encode()).hexdigest()[:8]
+        return f"{self.model}-{self.optimizer}-e{self.epochs}-p{self.point}-s{self.seed}-{digest}"
+
+    def config(self) -> dict:
+        """Keyword arguments of bench.trial.TrialConfig."""
+        return dict(model=self.model, optimizer=self.optimizer, lr=self.lr, wd=self.wd, epochs=self.epochs,
+                    batch_size=self.batch_size, data=self.data, resolution=self.resolution, seed=self.seed,
+                    recipe=self.recipe)
+
+
+def expand(study: Study, ov: Overrides) -> list[TrialSpec]:
+    """All trial specs of a study under a budget: models x optimizers x points x epochs x seeds."""
+    from bench import models as registry
+
+    budget = study.budget(ov.budget)
+    models = ov.models or budget.models or study.models
+    missing = [m for m in models if m not in registry.MODEL_NAMES]
+    if missing:
+        raise StudyError(f"study {study.name!r} (budget {budget.name!r}) needs models that are not registered: "
+                         f"{', '.join(missing)}; registered: {', '.join(registry.MODEL_NAMES)}")
+    optimizers = ov.optimizers or study.optimizers
+    n = ov.trials or budget.trials or study.trials
+    seed = study.seed if ov.seed is None else ov.seed
+    epochs = ov.epochs or tuple(dict.fromkeys(budget.epochs(e) for e in study.epochs))
+    out = []
+    for model in models:
+        family = registry.family(model)
+        for opt in optimizers:
+            space = study.space(family, opt)
+            pts = _tuned(study, model, opt, space) if study.points == "tuned" else sampling.points(seed, n, space)
+            for point, (lr, wd) in enumerate(pts):
+                for ep in epochs:
+                    for s in range(ov.seeds):
+                        out.append(TrialSpec(
+                            study=study.name, budget=budget.name, model=model, family=family, optimizer=opt,
+                            epochs=ep, seed=s, point=point, lr=lr, wd=wd, data=ov.data or budget.data,
+                            recipe=budget.recipe, batch_size=budget.batch_for(model), resolution=budget.resolution,
+                            space=(space["lr"], space["wd"])))
+    return out
+
+
+def confirm(specs: list[TrialSpec], errors: dict, n_best: int, seeds: int) -> list[TrialSpec]:
+    """Reruns of the n_best points of each (model, optimizer, epochs), with seeds CONFIRM_SEED0.. .
+
+    ``errors`` maps (model, optimizer, epochs, point) to the final errors of its finished search
+    trials (seeds below CONFIRM_SEED0); points are ranked by their mean error.
+    """
+    best: dict = {}
+    for s in specs:
+        errs = errors.get((s.model, s.optimizer, s.epochs, s.point))
+        if errs and s.seed == 0:
+            best.setdefault((s.model, s.optimizer, s.epochs), []).append((sum(errs) / len(errs), s.point, s))
+    return [replace(s, seed=CONFIRM_SEED0 + k)
+            for group in best.values() for _, _, s in sorted(group, key=lambda t: t[:2])[:n_best]
+            for k in range(seeds)]
+
+
+def _tuned(study: Study, model: str, opt: str, space: dict) -> list[tuple[float, float]]:
+    try:
+        lr, wd = study.tuned[opt][model]
+    except KeyError:
+        have = ", ".join(study.tuned.get(opt, {})) or "(none)"
+        raise StudyError(f"study {study.name!r} has no tuned {opt} values for {model!r} "
+                         f"(add it under [tuned.{opt}]); it has: {have}") from None
+    for name, v in (("lr", lr), ("wd", wd)):
+        lo, hi = space[name]
+        if not lo <= v <= hi:
+            raise StudyError(f"study {study.name!r}: tuned {opt} {name} {v} of {model!r} is outside its range [{lo}, {hi}]")
+    return [(float(lr), float(wd))]
