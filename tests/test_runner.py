@@ -84,6 +84,19 @@ def test_optimizer_study_epochs_scale_with_the_budget():
     assert {s.model for s in local} == {"vitp_mini", "vitc_mini", "regnety_mini"}
 
 
+def test_local_budget_scales_lrs_on_the_same_draws():
+    study = studies.load("lr_wd")
+    paper = {(s.optimizer, s.point): s for s in expand(study, Overrides(budget="paper", models=("vitc_1gf",)))}
+    local = expand(study, Overrides(budget="local", models=("vitc_mini",)))
+    assert study.budget("local").lr_scale == 16 and {s.epochs for s in local} == {5}
+    for s in local:
+        ref = paper[(s.optimizer, s.point)]
+        assert s.lr == pytest.approx(16 * ref.lr) and s.wd == ref.wd
+        assert s.space[0] == tuple(16 * v for v in study.space("vit", s.optimizer)["lr"])
+    tuned = expand(studies.load("optimizer"), Overrides(budget="local", models=("vitc_mini",), optimizers=("adamw",)))
+    assert tuned[0].lr == pytest.approx(16 * 2.5e-3)
+
+
 def test_overrides_replace_the_file():
     study = studies.load("lr_wd")
     ss = expand(study, Overrides(budget="local", models=("vitc_mini",), optimizers=("sgd",), trials=5, epochs=(3,),
@@ -154,7 +167,7 @@ def test_sampling_is_seeded_and_prefix_stable():
 
 def test_confirm_picks_the_best_points_with_new_seeds():
     base = expand(studies.load("lr_wd"), Overrides(models=("vitp_mini",), optimizers=("sgd",), trials=4))
-    errors = {("vitp_mini", "sgd", 2, p): [e] for p, e in enumerate([50.0, 20.0, 70.0, 30.0])}
+    errors = {("vitp_mini", "sgd", 5, p): [e] for p, e in enumerate([50.0, 20.0, 70.0, 30.0])}
     out = specs.confirm(base, errors, n_best=2, seeds=3)
     assert sorted({s.point for s in out}) == [1, 3]
     assert sorted({s.seed for s in out}) == [1000, 1001, 1002]
@@ -176,7 +189,7 @@ def test_records_follow_the_contract(tmp_path):
                                      "budget": "local", "family": "vit"}.items()
     t0, t1 = st.trials
     assert RECORD_ATTRS <= set(t0.user_attrs) and t0.value == 40.0 and t0.state == TrialState.COMPLETE
-    assert t0.distributions["lr"] == optuna.distributions.FloatDistribution(2.5e-4, 8e-3, log=True)
+    assert t0.distributions["lr"] == optuna.distributions.FloatDistribution(16 * 2.5e-4, 16 * 8e-3, log=True)  # local lr_scale
     assert t0.params == {"lr": ss[0].lr, "wd": ss[0].wd} and t0.user_attrs["point"] == 0
     assert t1.state == TrialState.COMPLETE and t1.value == 90.0 and t1.user_attrs["diverged"] is True
     df = export.table(store, "lr_wd")
@@ -278,8 +291,8 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, monkeypatch, capsy
     assert main(["run", "--study", "lr_wd", "--models", "vitp_mini", "--trials", "3", "--data", "synthetic:256",
                  "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "6 trials = 1 models x 2 optimizers x 3 point-seeds x epochs [2]" in out
-    assert "3,072 images (256 per epoch)" in out and "est. cost" in out
+    assert "6 trials = 1 models x 2 optimizers x 3 point-seeds x epochs [5]" in out
+    assert "7,680 images (256 per epoch)" in out and "est. cost" in out
     assert not (tmp_path / "results").exists()
 
 

@@ -83,9 +83,10 @@ def expand(study: Study, ov: Overrides) -> list[TrialSpec]:
     for model in models:
         family = registry.family(model)
         for opt in optimizers:
-            space = study.space(family, opt)
-            pts = _tuned(study, model, opt, space) if study.points == "tuned" else sampling.points(seed, n, space)
-            for point, (lr, wd) in enumerate(pts):
+            base = study.space(family, opt)
+            pts = _tuned(study, model, opt, base) if study.points == "tuned" else sampling.points(seed, n, base)
+            space = budget.scale(base)
+            for point, (lr, wd) in enumerate((lr * budget.lr_scale, wd) for lr, wd in pts):
                 for ep in epochs:
                     for s in range(ov.seeds):
                         out.append(TrialSpec(

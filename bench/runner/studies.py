@@ -12,7 +12,7 @@ OPTIMIZERS = ("adamw", "sgd")
 PARAMS = ("lr", "wd")
 _STUDY_KEYS = {"description", "points", "seed", "trials", "epochs", "models", "optimizers",
                "ranges", "tuned", "budgets"}
-_BUDGET_KEYS = {"data", "recipe", "epoch_scale", "trials", "models", "batch_size", "resolution"}
+_BUDGET_KEYS = {"data", "recipe", "epoch_scale", "lr_scale", "trials", "models", "batch_size", "resolution"}
 
 
 class StudyError(BenchError):
@@ -21,12 +21,18 @@ class StudyError(BenchError):
 
 @dataclass(frozen=True)
 class Budget:
-    """How much of a study to run and on what data; epochs = max(1, round(paper x epoch_scale))."""
+    """How much of a study to run and on what data; epochs = max(1, round(paper x epoch_scale)).
+
+    ``lr_scale`` multiplies every lr of the study (ranges and tuned values): small models trained
+    for a few epochs on 32 px data want larger lrs than the paper's ImageNet ViTs, so a laptop
+    budget shifts the paper's "good value x [1/8, 4]" window onto its models' good value.
+    """
 
     name: str
     data: str
     recipe: str = "light"
     epoch_scale: float = 1.0
+    lr_scale: float = 1.0
     trials: int | None = None
     models: tuple[str, ...] | None = None
     batch_size: int | dict = 128
@@ -34,6 +40,10 @@ class Budget:
 
     def epochs(self, paper_epochs: int) -> int:
         return max(1, round(paper_epochs * self.epoch_scale))
+
+    def scale(self, space: dict) -> dict:
+        """The study's (lr, wd) ranges with the lr range multiplied by ``lr_scale``."""
+        return {**space, "lr": tuple(v * self.lr_scale for v in space["lr"])}
 
     def batch_for(self, model: str) -> int:
         if isinstance(self.batch_size, int):
@@ -141,9 +151,10 @@ def _budget(name: str, spec, where: str) -> Budget:
     _no_unknown(spec, _BUDGET_KEYS, where)
     if "data" not in spec:
         raise StudyError(f"{where}: missing 'data'")
-    scale = spec.get("epoch_scale", 1.0)
-    if not isinstance(scale, (int, float)) or scale <= 0:
-        raise StudyError(f"{where}: epoch_scale must be a number > 0, got {scale!r}")
+    scales = {key: spec.get(key, 1.0) for key in ("epoch_scale", "lr_scale")}
+    for key, value in scales.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise StudyError(f"{where}: {key} must be a number > 0, got {value!r}")
     batch = spec.get("batch_size", 128)
     if isinstance(batch, dict):
         if "default" not in batch:
@@ -153,7 +164,8 @@ def _budget(name: str, spec, where: str) -> Budget:
         batch = _int(batch, f"{where} batch_size")
     models = spec.get("models")
     return Budget(
-        name=name, data=str(spec["data"]), recipe=str(spec.get("recipe", "light")), epoch_scale=float(scale),
+        name=name, data=str(spec["data"]), recipe=str(spec.get("recipe", "light")),
+        epoch_scale=float(scales["epoch_scale"]), lr_scale=float(scales["lr_scale"]),
         trials=None if "trials" not in spec else _int(spec["trials"], f"{where} trials"),
         models=None if models is None else tuple(_list(models, f"{where} models")), batch_size=batch,
         resolution=None if "resolution" not in spec else _int(spec["resolution"], f"{where} resolution"))

@@ -1,0 +1,130 @@
+"""Datasets and loaders for the benchmark.
+
+``load_data(spec, resolution)`` returns a :class:`DataBundle`; ``make_loader(bundle, split,
+...)`` iterates one epoch of normalised batches on the training device.
+
+Specs:
+
+* ``synthetic`` / ``synthetic:N`` -- the procedural shapes x textures set (10 classes;
+  10k train / 2k val by default, N train images on request), generated in seconds and
+  cached outside the repo; see :mod:`bench.data.synthetic` for its design and calibration.
+* ``cifar10:DIR`` / ``cifar100:DIR`` -- the python-pickle CIFAR folders, read from disk,
+  resized with antialiasing when ``resolution != 32``.
+* ``imagefolder:DIR`` -- DIR/train/<class>/* and DIR/val/<class>/* (ImageNet layout),
+  decoded lazily by DataLoader workers.
+
+``n_train`` / ``n_val`` take a seeded, class-balanced subset (for synthetic they set the
+number of images generated; ``synthetic:N`` and ``n_train=N`` are the same request).
+``seed`` is the *data* seed (which synthetic images / which subset): keep it fixed across
+the trials of a study so that every trial sees the same data, and vary the trial seed of
+``make_loader`` instead.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from . import synthetic
+from .cache import load_or_generate
+from .core import DataBundle, DataError, TensorSplit, balanced_subset, channel_stats
+from .loader import make_loader
+
+__all__ = ["load_data", "make_loader", "DataError", "TensorSplit", "DataBundle", "SCHEMES", "parse_spec"]
+
+SCHEMES = ("synthetic", "cifar10", "cifar100", "imagefolder")
+_USAGE = "synthetic, synthetic:N, cifar10:DIR, cifar100:DIR, imagefolder:DIR"
+SYNTHETIC_TRAIN, SYNTHETIC_VAL = 10_000, 2_000
+
+
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    """'scheme[:arg]' -> (scheme, arg or None); DataError for anything else."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise DataError(f"empty data spec; valid: {_USAGE}")
+    scheme, sep, arg = spec.strip().partition(":")
+    scheme = scheme.lower()
+    if scheme not in SCHEMES:
+        raise DataError(f"unknown data scheme {scheme!r} in {spec!r}; valid: {_USAGE}")
+    if scheme != "synthetic" and not arg:
+        raise DataError(f"data spec {spec!r} needs a folder: {scheme}:DIR")
+    return scheme, (arg if sep else None)
+
+
+def _check_n(name: str, n: int | None) -> None:
+    if n is not None and (not isinstance(n, int) or n < 1):
+        raise DataError(f"{name} must be a positive integer, got {n!r}")
+
+
+def load_data(
+    spec: str = "synthetic", resolution: int = 32, *, n_train: int | None = None,
+    n_val: int | None = None, seed: int = 0, cache_dir: str | None = None,
+) -> DataBundle:
+    scheme, arg = parse_spec(spec)
+    if not isinstance(resolution, int) or resolution < 8:
+        raise DataError(f"resolution must be an integer >= 8, got {resolution!r}")
+    _check_n("n_train", n_train)
+    _check_n("n_val", n_val)
+    if scheme == "synthetic":
+        return _load_synthetic(arg, resolution, n_train, n_val, seed, cache_dir)
+    if scheme in ("cifar10", "cifar100"):
+        return _load_cifar(scheme, arg, resolution, n_train, n_val, seed)
+    return _load_folder(arg, resolution, n_train, n_val, seed)
+
+
+def _load_synthetic(arg, resolution, n_train, n_val, seed, cache_dir) -> DataBundle:
+    n_spec = None
+    if arg:
+        try:
+            n_spec = int(arg.replace("_", ""))
+        except ValueError:
+            raise DataError(f"synthetic:N needs an integer number of train images, got {arg!r}") from None
+        _check_n("synthetic:N", n_spec)
+        if n_train is not None and n_train != n_spec:
+            raise DataError(f"conflicting train sizes: spec synthetic:{n_spec} but n_train={n_train}")
+    n_tr = n_spec or n_train or SYNTHETIC_TRAIN
+    n_va = n_val or SYNTHETIC_VAL
+    if cache_dir is not None:
+        cache_dir = os.fspath(cache_dir)
+    tr = load_or_generate("train", n_tr, resolution, seed, cache_dir)
+    va = load_or_generate("val", n_va, resolution, seed, cache_dir)
+    train = TensorSplit(tr[0], tr[1])
+    mean, std = channel_stats(train.images)
+    name = "synthetic" if n_tr == SYNTHETIC_TRAIN else f"synthetic:{n_tr}"
+    return DataBundle(name, synthetic.NUM_CLASSES, resolution, train, TensorSplit(va[0], va[1]),
+                      mean, std, class_names=synthetic.CLASS_NAMES)
+
+
+def _subset_split(images, labels, n, seed):
+    if n is None or n >= len(labels):
+        return TensorSplit(images, labels)
+    idx = torch.from_numpy(balanced_subset(labels.numpy(), n, seed))
+    return TensorSplit(images[idx].contiguous(), labels[idx].contiguous())
+
+
+def _load_cifar(scheme, root, resolution, n_train, n_val, seed) -> DataBundle:
+    from .cifar import STATS, load_cifar, resize_uint8
+
+    raw = load_cifar(scheme, root)
+    splits = {}
+    for split, n in (("train", n_train), ("val", n_val)):
+        s = _subset_split(*raw[split], n, seed)
+        splits[split] = TensorSplit(resize_uint8(s.images, resolution), s.labels)
+    mean, std = STATS[scheme]
+    return DataBundle(scheme, len(raw["class_names"]), resolution, splits["train"], splits["val"],
+                      mean, std, class_names=raw["class_names"])
+
+
+def _load_folder(root, resolution, n_train, n_val, seed) -> DataBundle:
+    from .folder import IMAGENET_MEAN, IMAGENET_STD, FolderDataset, load_imagefolder
+
+    raw = load_imagefolder(root, resolution)
+    ds = {}
+    for split, n in (("train", n_train), ("val", n_val)):
+        samples = raw[split]
+        if n is not None and n < len(samples):
+            idx = balanced_subset([c for _, c in samples], n, seed)
+            samples = [samples[i] for i in idx]
+        ds[split] = FolderDataset(samples, resolution, split)
+    return DataBundle("imagefolder", len(raw["classes"]), resolution, ds["train"], ds["val"],
+                      IMAGENET_MEAN, IMAGENET_STD, class_names=tuple(raw["classes"]))

@@ -1,0 +1,344 @@
+"""bench.data: synthetic generation and cache, loaders, CIFAR and imagefolder readers, errors."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from bench.data import DataBundle, DataError, TensorSplit, load_data, make_loader
+from bench.data import synthetic
+from bench.data.cache import cache_path
+from bench.data.loader import crop_flip
+
+CPU = torch.device("cpu")
+N_TR, N_VA = 400, 100  # small synthetic sets keep the file fast
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("hpcache"))
+
+
+@pytest.fixture(scope="module")
+def syn(cache):
+    return load_data("synthetic", 32, n_train=N_TR, n_val=N_VA, seed=0, cache_dir=cache)
+
+
+def batches(loader):
+    return [(x.clone(), y.clone()) for x, y in loader]
+
+
+# --- synthetic ---------------------------------------------------------------------------
+
+def test_synthetic_shapes_dtypes_balance(syn):
+    assert isinstance(syn, DataBundle) and syn.num_classes == 10 and syn.resolution == 32
+    assert isinstance(syn.train, TensorSplit)
+    assert syn.train.images.shape == (N_TR, 3, 32, 32) and syn.train.images.dtype == torch.uint8
+    assert syn.val.images.shape == (N_VA, 3, 32, 32) and syn.val.labels.dtype == torch.int64
+    assert torch.bincount(syn.train.labels, minlength=10).tolist() == [N_TR // 10] * 10
+    assert torch.bincount(syn.val.labels, minlength=10).tolist() == [N_VA // 10] * 10
+    assert len(syn.mean) == 3 and all(0.2 < s < 0.5 for s in syn.std)
+    # images are not trivially constant and use the range
+    assert syn.train.images.float().std() > 40
+
+
+def test_synthetic_deterministic_and_seeded():
+    a = synthetic.generate(50, 32, seed=3)
+    b = synthetic.generate(50, 32, seed=3)
+    c = synthetic.generate(50, 32, seed=4)
+    v = synthetic.generate(50, 32, seed=3, split="val")
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[0], c[0])
+    assert not torch.equal(a[0], v[0])  # train and val are different streams
+
+
+def test_synthetic_prefix_property():
+    small = synthetic.generate(30, 32, seed=1)[0]
+    big = synthetic.generate(300, 32, seed=1)[0]  # crosses a chunk boundary
+    assert torch.equal(small, big[:30])
+
+
+def test_synthetic_resolution_64(cache):
+    b = load_data("synthetic:60", 64, n_val=20, cache_dir=cache)
+    assert b.train.images.shape == (60, 3, 64, 64) and b.resolution == 64
+    x, y = next(iter(make_loader(b, "train", 20, device=CPU, epoch=0, seed=0)))
+    assert x.shape == (20, 3, 64, 64) and x.dtype == torch.float32
+
+
+def test_synthetic_spec_n_and_conflict(cache):
+    b = load_data("synthetic:50", n_val=10, cache_dir=cache)
+    assert len(b.train) == 50 and b.name == "synthetic:50"
+    with pytest.raises(DataError, match="conflicting"):
+        load_data("synthetic:50", n_train=60, cache_dir=cache)
+    with pytest.raises(DataError, match="integer"):
+        load_data("synthetic:lots", cache_dir=cache)
+
+
+def test_cache_hit_and_corrupt_regeneration(tmp_path):
+    d = str(tmp_path)
+    a = load_data("synthetic:40", n_val=20, cache_dir=d)
+    path = cache_path(tmp_path, "train", 0, 40, 32)
+    assert path.exists()
+    assert not list(tmp_path.glob("*.tmp"))  # atomic write leaves no temporaries
+    mtime = path.stat().st_mtime_ns
+    b = load_data("synthetic:40", n_val=20, cache_dir=d)
+    assert path.stat().st_mtime_ns == mtime  # hit: not rewritten
+    assert torch.equal(a.train.images, b.train.images)
+    path.write_bytes(b"\x00garbage")
+    with pytest.warns(RuntimeWarning, match="corrupt"):
+        c = load_data("synthetic:40", n_val=20, cache_dir=d)
+    assert torch.equal(a.train.images, c.train.images)
+    # the regenerated file is valid again: no warning the next time
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_data("synthetic:40", n_val=20, cache_dir=d)
+
+
+def test_cache_env_var(tmp_path, monkeypatch):
+    monkeypatch.setenv("HPBENCH_CACHE", str(tmp_path / "envcache"))
+    load_data("synthetic:20", n_val=10)
+    assert list((tmp_path / "envcache").glob("synthetic-v*-train-seed0-n20-r32.pt"))
+
+
+# --- loader on TensorSplit ---------------------------------------------------------------
+
+def test_train_loader_reproducible_per_seed_epoch(syn):
+    kw = dict(device=CPU, seed=7, augment="light")
+    a = batches(make_loader(syn, "train", 64, epoch=2, **kw))
+    b = batches(make_loader(syn, "train", 64, epoch=2, **kw))
+    c = batches(make_loader(syn, "train", 64, epoch=3, **kw))
+    assert len(a) == N_TR // 64 == len(make_loader(syn, "train", 64, epoch=2, **kw))
+    assert all(torch.equal(x1, x2) and torch.equal(y1, y2) for (x1, y1), (x2, y2) in zip(a, b))
+    assert not torch.equal(a[0][1], c[0][1])
+    for x, y in a:  # drop_last: every batch full (and even)
+        assert x.shape == (64, 3, 32, 32) and x.dtype == torch.float32 and y.dtype == torch.int64
+
+
+def test_train_loader_normalised_no_aug_matches_data(syn):
+    (x, y), *_ = batches(make_loader(syn, "train", 100, device=CPU, epoch=0, seed=0, augment="none"))
+    assert abs(float(x.mean())) < 0.3 and 0.7 < float(x.std()) < 1.3
+    # recover the uint8 images and find them in the split
+    mean = torch.tensor(syn.mean).view(1, 3, 1, 1)
+    std = torch.tensor(syn.std).view(1, 3, 1, 1)
+    raw = (x * std + mean).mul(255).round().to(torch.uint8)
+    flat = syn.train.images.flatten(1)
+    for img, label in zip(raw[:5], y[:5]):
+        i = int((flat == img.flatten()).all(1).nonzero()[0])
+        assert syn.train.labels[i] == label
+
+
+def test_odd_train_batch_rejected(syn):
+    with pytest.raises(ValueError, match="even"):
+        make_loader(syn, "train", 63, device=CPU, epoch=0, seed=0)
+
+
+def test_ddp_shards_disjoint_and_covering(syn):
+    ws, bs = 3, 16
+    seen = []
+    for rank in range(ws):
+        ld = make_loader(syn, "train", bs, device=CPU, epoch=1, seed=0, rank=rank, world_size=ws)
+        assert len(ld) == (N_TR // ws) // bs  # same number of batches on every rank
+        seen.append(set(ld.indices.tolist()))
+    assert not (seen[0] & seen[1]) and not (seen[1] & seen[2]) and not (seen[0] & seen[2])
+    # val: disjoint and covering, in order on each rank
+    vals = [make_loader(syn, "val", 7, device=CPU, epoch=0, seed=0, rank=r, world_size=ws) for r in range(ws)]
+    idx = [v.indices.tolist() for v in vals]
+    assert sorted(sum(idx, [])) == list(range(N_VA))
+    assert all(i == sorted(i) for i in idx)
+    # world_size 1: distinct indices, drop_last
+    ld = make_loader(syn, "train", 16, device=CPU, epoch=1, seed=0)
+    assert len(set(ld.indices.tolist())) == (N_TR // 16) * 16
+
+
+def test_val_loader_in_order_no_drop(syn):
+    ld = make_loader(syn, "val", 32, device=CPU, epoch=5, seed=9, augment="full")
+    out = batches(ld)
+    assert len(ld) == len(out) == 4 and out[-1][0].shape[0] == N_VA - 96
+    y = torch.cat([b[1] for b in out])
+    assert torch.equal(y, syn.val.labels)
+    # augment is ignored for val: identical to augment="none"
+    ref = batches(make_loader(syn, "val", 32, device=CPU, epoch=0, seed=0, augment="none"))
+    assert torch.equal(out[0][0], ref[0][0])
+
+
+def test_device_copy_cached_on_bundle(syn):
+    list(make_loader(syn, "val", 50, device=CPU, epoch=0, seed=0))
+    first = syn._device_cache[("val", "cpu")]
+    list(make_loader(syn, "val", 50, device=CPU, epoch=1, seed=0))
+    assert syn._device_cache[("val", "cpu")] is first
+
+
+def test_crop_flip_matches_reference():
+    x = torch.arange(2 * 3 * 6 * 6, dtype=torch.float32).view(2, 3, 6, 6)
+    off = torch.tensor([[0, 2], [3, 1]])
+    flips = torch.tensor([False, True])
+    out = crop_flip(x, off, flips, pad=2)
+    xp = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    assert torch.equal(out[0], xp[0, :, 0:6, 2:8])
+    assert torch.equal(out[1], xp[1, :, 3:9, 1:7].flip(-1))
+
+
+def test_full_augment_reproducible(syn):
+    kw = dict(device=CPU, epoch=0, seed=1, augment="full")
+    a = next(iter(make_loader(syn, "train", 16, **kw)))
+    b = next(iter(make_loader(syn, "train", 16, **kw)))
+    light = next(iter(make_loader(syn, "train", 16, device=CPU, epoch=0, seed=1, augment="light")))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], light[1])
+    assert not torch.equal(a[0], light[0])
+
+
+def test_too_few_images_for_batch(syn):
+    with pytest.raises(DataError, match="too few"):
+        make_loader(syn, "train", 256, device=CPU, epoch=0, seed=0, world_size=2)
+
+
+# --- CIFAR ------------------------------------------------------------------------------
+
+def _write_cifar(root, name, n_per_file=20, corrupt=None):
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    if name == "cifar10":
+        files, meta = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"], "batches.meta"
+        key, ncls = b"labels", 10
+        meta_obj = {b"label_names": [f"c{i}".encode() for i in range(10)], b"num_cases_per_batch": n_per_file}
+    else:
+        files, meta = ["train", "test"], "meta"
+        key, ncls = b"fine_labels", 100
+        meta_obj = {b"fine_label_names": [f"f{i}".encode() for i in range(100)],
+                    b"coarse_label_names": [f"k{i}".encode() for i in range(20)]}
+    for f in files:
+        n = n_per_file * (5 if name == "cifar100" and f == "train" else 1)
+        obj = {b"batch_label": f"{f}".encode(), key: [int(v) for v in rng.integers(0, ncls, n)],
+               b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+               b"filenames": [f"img{i}.png".encode() for i in range(n)]}
+        if name == "cifar100":
+            obj[b"coarse_labels"] = [0] * n
+        with open(root / f, "wb") as fh:
+            pickle.dump(obj, fh, protocol=2)
+    with open(root / meta, "wb") as fh:
+        pickle.dump(meta_obj, fh, protocol=2)
+    return root
+
+
+@pytest.mark.parametrize("name", ["cifar10", "cifar100"])
+def test_cifar_reads_fixture(tmp_path, name):
+    root = _write_cifar(tmp_path / name, name)
+    b = load_data(f"{name}:{root}", 32)
+    assert b.num_classes == (10 if name == "cifar10" else 100)
+    assert b.train.images.shape == (100, 3, 32, 32) and b.val.images.shape == (20, 3, 32, 32)
+    with open(root / ("data_batch_1" if name == "cifar10" else "train"), "rb") as fh:
+        raw = pickle.load(fh, encoding="bytes")
+    assert torch.equal(b.train.images[0], torch.from_numpy(raw[b"data"][0].reshape(3, 32, 32)))
+    assert b.train.labels[0] == raw[b"labels" if name == "cifar10" else b"fine_labels"][0]
+    x, y = next(iter(make_loader(b, "train", 10, device=CPU, epoch=0, seed=0)))
+    assert x.shape == (10, 3, 32, 32)
+
+
+def test_cifar_resize_and_subset(tmp_path):
+    root = _write_cifar(tmp_path / "c10", "cifar10")
+    b = load_data(f"cifar10:{root}", 48, n_train=30, n_val=10, seed=2)
+    assert b.train.images.shape == (30, 3, 48, 48) and len(b.val) == 10
+    b2 = load_data(f"cifar10:{root}", 48, n_train=30, n_val=10, seed=2)
+    assert torch.equal(b.train.labels, b2.train.labels)
+
+
+def test_cifar_errors(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        load_data(f"cifar10:{tmp_path / 'nope'}")
+    root = _write_cifar(tmp_path / "c10", "cifar10")
+    (root / "data_batch_3").unlink()
+    with pytest.raises(DataError, match="missing data_batch_3"):
+        load_data(f"cifar10:{root}")
+    root = _write_cifar(tmp_path / "c10b", "cifar10")
+    (root / "test_batch").write_bytes(b"not a pickle at all")
+    with pytest.raises(DataError, match=r"corrupt CIFAR file .*test_batch"):
+        load_data(f"cifar10:{root}")
+    root = _write_cifar(tmp_path / "c10c", "cifar10")
+    with open(root / "data_batch_2", "wb") as fh:  # a pickle that would run code
+        pickle.dump({b"data": print}, fh)
+    with pytest.raises(DataError, match="corrupt CIFAR file"):
+        load_data(f"cifar10:{root}")
+    root = _write_cifar(tmp_path / "c100", "cifar100")
+    with pytest.raises(DataError, match="missing"):  # cifar100 folder read as cifar10
+        load_data(f"cifar10:{root}")
+
+
+# --- imagefolder ------------------------------------------------------------------------
+
+def _write_folder(root, classes=("ant", "bee", "cat"), per_class=4, corrupt=True):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for c in classes:
+            d = root / split / c
+            d.mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                arr = rng.integers(0, 256, (20 + i, 28, 3), dtype=np.uint8)
+                ext = "png" if i % 2 else "JPEG"
+                Image.fromarray(arr).save(d / f"{c}_{i}.{ext}")
+    if corrupt:
+        (root / "train" / classes[0] / "broken.JPEG").write_bytes(b"\xff\xd8 truncated")
+        (root / "val" / classes[1] / "broken.png").write_bytes(b"nope")
+    return root
+
+
+def test_imagefolder_loads_and_counts_corrupt(tmp_path):
+    root = _write_folder(tmp_path / "imnet", per_class=5)
+    b = load_data(f"imagefolder:{root}", 16)
+    assert b.num_classes == 3 and b.class_names == ("ant", "bee", "cat")
+    assert len(b.train) == 16 and len(b.val) == 16
+    ld = make_loader(b, "train", 4, device=CPU, epoch=0, seed=0, augment="full")
+    with pytest.warns(RuntimeWarning, match=r"1 unreadable image.*replaced.*epoch 0.*broken"):
+        out = batches(ld)  # all 16 drawn: the broken one is met, replaced, counted
+    assert len(out) == len(ld) == 4 and all(x.shape == (4, 3, 16, 16) for x, _ in out)
+    assert ld.n_skipped == 1
+    assert any("broken" in p for p in b.train.corrupt_files)
+    # val: in order, no augmentation, broken file left out and counted
+    vl = make_loader(b, "val", 5, device=CPU, epoch=0, seed=0)
+    with pytest.warns(RuntimeWarning, match=r"1 unreadable image.*left out"):
+        vb = batches(vl)
+    assert sum(len(y) for _, y in vb) == 15 and vl.n_skipped == 1
+    assert torch.cat([y for _, y in vb]).tolist() == sorted(torch.cat([y for _, y in vb]).tolist())
+
+
+def test_imagefolder_reproducible_with_workers(tmp_path):
+    root = _write_folder(tmp_path / "imnet", corrupt=False)
+    b = load_data(f"imagefolder:{root}", 16)
+    kw = dict(device=CPU, epoch=1, seed=3, augment="light")
+    a = batches(make_loader(b, "train", 4, workers=0, **kw))
+    c = batches(make_loader(b, "train", 4, workers=2, **kw))
+    assert all(torch.equal(x1, x2) and torch.equal(y1, y2) for (x1, y1), (x2, y2) in zip(a, c))
+    shards = [make_loader(b, "train", 2, rank=r, world_size=2, **kw).indices.tolist() for r in range(2)]
+    assert not set(shards[0]) & set(shards[1])
+
+
+def test_imagefolder_errors(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        load_data(f"imagefolder:{tmp_path / 'missing'}")
+    (tmp_path / "a" / "val" / "x").mkdir(parents=True)
+    with pytest.raises(DataError, match="no train/ folder"):
+        load_data(f"imagefolder:{tmp_path / 'a'}")
+    root = _write_folder(tmp_path / "b", corrupt=False)
+    (root / "val" / "dog").mkdir()
+    with pytest.raises(DataError, match="differ.*only in val: \\['dog'\\]"):
+        load_data(f"imagefolder:{root}")
+    (root / "train" / "dog").mkdir()
+    with pytest.raises(DataError, match="empty class.*dog"):
+        load_data(f"imagefolder:{root}")
+
+
+# --- specs ------------------------------------------------------------------------------
+
+def test_unknown_scheme_lists_valid_ones():
+    with pytest.raises(DataError, match="unknown data scheme 'imagenet'.*synthetic.*cifar10.*cifar100.*imagefolder"):
+        load_data("imagenet:/data")
+    with pytest.raises(DataError, match="needs a folder"):
+        load_data("cifar10")
+    with pytest.raises(DataError):
+        load_data("synthetic", resolution=4)
+    assert issubclass(DataError, ValueError)
