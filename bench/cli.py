@@ -1,4 +1,7 @@
-"""``bench``: the command line.  Each subcommand lives in the module that does the work."""
+"""bench: hyperparameter-robustness benchmarks of image models (Xiao et al. 2021).
+
+Each subcommand lives in the module that does the work and registers itself here.
+"""
 from __future__ import annotations
 
 import argparse
@@ -12,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     from bench import model_table, perf, train
     from bench.runner import cli as runner_cli
 
-    parser = argparse.ArgumentParser(prog="bench", description=__doc__.split("\n")[0].strip("`: "))
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (model_table, train, perf, runner_cli, analysis_cli):
         module.register(sub)
