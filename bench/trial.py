@@ -156,8 +156,9 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        if self.ema is not None:
-            self.ema.update(self.model, step=global_step + 1)
+        every = self.recipe.ema_every
+        if self.ema is not None and (global_step + 1) % every == 0:
+            self.ema.update(self.model, step=(global_step + 1) // every)
         return loss.detach()
 
     def train_epoch(self) -> tuple[float, int, bool]:
