@@ -99,13 +99,18 @@ def build_loss(recipe: Recipe, mixup: Mixup | None) -> nn.Module:
     return SoftTargetCrossEntropy() if mixup else nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
 
 
-def build_ema(model: nn.Module, recipe: Recipe, total_steps: int) -> ModelEmaV3 | None:
+def ema_period(recipe: Recipe, steps_per_epoch: int) -> int:
+    """Steps between EMA updates: ``ema_every``, but at least one update per epoch."""
+    return max(1, min(recipe.ema_every, steps_per_epoch))
+
+
+def build_ema(model: nn.Module, recipe: Recipe, total_steps: int, period: int) -> ModelEmaV3 | None:
     """EMA of the weights (and BN statistics) for evaluation; time constant = 5% of the run.
 
-    Updated every ``ema_every`` steps (as pycls does, every 32), so its decay is per update.
+    Updated every ``period`` steps (pycls: every 32), so its decay is per update.
     """
     if not recipe.ema:
         return None
-    updates = total_steps / recipe.ema_every
+    updates = total_steps / period
     decay = 1.0 - 1.0 / max(recipe.ema_horizon * updates, 1.0)
     return ModelEmaV3(model, decay=decay, use_warmup=True)

@@ -131,7 +131,8 @@ class Trainer:
         self.scheduler = recipes.build_scheduler(self.optimizer, self.recipe, self.lr, cfg.epochs, self.steps_per_epoch)
         self.mixup = recipes.build_mixup(self.recipe, self.data.num_classes)
         self.loss_fn = recipes.build_loss(self.recipe, self.mixup)
-        self.ema = recipes.build_ema(self.model, self.recipe, cfg.epochs * self.steps_per_epoch)
+        self.ema_every = recipes.ema_period(self.recipe, self.steps_per_epoch)
+        self.ema = recipes.build_ema(self.model, self.recipe, cfg.epochs * self.steps_per_epoch, self.ema_every)
         self.net = dist.wrap(self.model)
         # divergence is read from the running loss sum: every step on CPU (free), every 50 on CUDA
         self.check_every = 50 if self.cuda else 1
@@ -156,9 +157,8 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        every = self.recipe.ema_every
-        if self.ema is not None and (global_step + 1) % every == 0:
-            self.ema.update(self.model, step=(global_step + 1) // every)
+        if self.ema is not None and (global_step + 1) % self.ema_every == 0:
+            self.ema.update(self.model, step=(global_step + 1) // self.ema_every)
         return loss.detach()
 
     def train_epoch(self) -> tuple[float, int, bool]:

@@ -72,5 +72,6 @@ def test_profiles():
     mix = recipe.build_mixup(paper, 10)
     assert mix.mixup_alpha == 0.8 and mix.cutmix_alpha == 1.0 and mix.switch_prob == 0.5
     assert type(recipe.build_loss(paper, mix)).__name__ == "SoftTargetCrossEntropy"
-    ema = recipe.build_ema(torch.nn.Linear(2, 2), paper, total_steps=8000)  # 1000 updates, every 8 steps
+    ema = recipe.build_ema(torch.nn.Linear(2, 2), paper, total_steps=8000, period=8)  # 1000 updates
     assert ema.decay == pytest.approx(1 - 1 / 50)
+    assert recipe.ema_period(paper, steps_per_epoch=100) == 8 and recipe.ema_period(paper, steps_per_epoch=3) == 3
