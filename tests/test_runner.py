@@ -88,11 +88,11 @@ def test_local_budget_scales_lrs_on_the_same_draws():
     study = studies.load("lr_wd")
     paper = {(s.optimizer, s.point): s for s in expand(study, Overrides(budget="paper", models=("vitc_1gf",)))}
     local = expand(study, Overrides(budget="local", models=("vitc_mini",)))
-    assert study.budget("local").lr_scale == 16 and {s.epochs for s in local} == {5}
+    assert study.budget("local").lr_scale == {"adamw": 16, "sgd": 1} and {s.epochs for s in local} == {5}
     for s in local:
-        ref = paper[(s.optimizer, s.point)]
-        assert s.lr == pytest.approx(16 * ref.lr) and s.wd == ref.wd
-        assert s.space[0] == tuple(16 * v for v in study.space("vit", s.optimizer)["lr"])
+        ref, factor = paper[(s.optimizer, s.point)], {"adamw": 16, "sgd": 1}[s.optimizer]
+        assert s.lr == pytest.approx(factor * ref.lr) and s.wd == ref.wd
+        assert s.space[0] == tuple(factor * v for v in study.space("vit", s.optimizer)["lr"])
     tuned = expand(studies.load("optimizer"), Overrides(budget="local", models=("vitc_mini",), optimizers=("adamw",)))
     assert tuned[0].lr == pytest.approx(16 * 2.5e-3)
 
@@ -126,6 +126,8 @@ def test_unregistered_model_is_named(tmp_path):
     ('points = "random"', 'points = "grid"', "points must be 'random' or 'tuned'"),
     ("trials = 3", 'trials = 3\noptimizers = ["adam"]', "unknown optimizer 'adam'; valid: adamw, sgd"),
     ("trials = 3", "trials = 3 3", "not valid TOML"),
+    ('epoch_scale = 0.04', 'epoch_scale = 0.04\nlr_scale = 0', "lr_scale must be a number > 0"),
+    ('epoch_scale = 0.04', 'epoch_scale = 0.04\nlr_scale = { adam = 2 }', "lr_scale has unknown optimizer 'adam'"),
 ])
 def test_bad_study_files(tmp_path, old, new, msg):
     with pytest.raises(studies.StudyError, match=msg):

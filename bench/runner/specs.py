@@ -85,8 +85,8 @@ def expand(study: Study, ov: Overrides) -> list[TrialSpec]:
         for opt in optimizers:
             base = study.space(family, opt)
             pts = _tuned(study, model, opt, base) if study.points == "tuned" else sampling.points(seed, n, base)
-            space = budget.scale(base)
-            for point, (lr, wd) in enumerate((lr * budget.lr_scale, wd) for lr, wd in pts):
+            space, factor = budget.scale(base, opt), budget.lr_factor(opt)
+            for point, (lr, wd) in enumerate((lr * factor, wd) for lr, wd in pts):
                 for ep in epochs:
                     for s in range(ov.seeds):
                         out.append(TrialSpec(

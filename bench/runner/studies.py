@@ -23,16 +23,17 @@ class StudyError(BenchError):
 class Budget:
     """How much of a study to run and on what data; epochs = max(1, round(paper x epoch_scale)).
 
-    ``lr_scale`` multiplies every lr of the study (ranges and tuned values): small models trained
-    for a few epochs on 32 px data want larger lrs than the paper's ImageNet ViTs, so a laptop
-    budget shifts the paper's "good value x [1/8, 4]" window onto its models' good value.
+    ``lr_scale`` multiplies the study's lrs (ranges and tuned values), one number or a table per
+    optimizer: small models trained for a few epochs on 32 px data want larger AdamW lrs than the
+    paper's ImageNet ViTs, so a laptop budget shifts the paper's "good value x [1/8, 4]" window
+    onto its models' good value.
     """
 
     name: str
     data: str
     recipe: str = "light"
     epoch_scale: float = 1.0
-    lr_scale: float = 1.0
+    lr_scale: float | dict = 1.0  # a number, or {optimizer: number}
     trials: int | None = None
     models: tuple[str, ...] | None = None
     batch_size: int | dict = 128
@@ -41,9 +42,13 @@ class Budget:
     def epochs(self, paper_epochs: int) -> int:
         return max(1, round(paper_epochs * self.epoch_scale))
 
-    def scale(self, space: dict) -> dict:
-        """The study's (lr, wd) ranges with the lr range multiplied by ``lr_scale``."""
-        return {**space, "lr": tuple(v * self.lr_scale for v in space["lr"])}
+    def lr_factor(self, optimizer: str) -> float:
+        """The factor on the study's lrs for this optimizer (1 where the table has no entry)."""
+        return self.lr_scale.get(optimizer, 1.0) if isinstance(self.lr_scale, dict) else self.lr_scale
+
+    def scale(self, space: dict, optimizer: str) -> dict:
+        """The study's (lr, wd) ranges with the lr range multiplied by ``lr_factor(optimizer)``."""
+        return {**space, "lr": tuple(v * self.lr_factor(optimizer) for v in space["lr"])}
 
     def batch_for(self, model: str) -> int:
         if isinstance(self.batch_size, int):
@@ -151,10 +156,16 @@ def _budget(name: str, spec, where: str) -> Budget:
     _no_unknown(spec, _BUDGET_KEYS, where)
     if "data" not in spec:
         raise StudyError(f"{where}: missing 'data'")
-    scales = {key: spec.get(key, 1.0) for key in ("epoch_scale", "lr_scale")}
+    lr_scale = spec.get("lr_scale", 1.0)
+    scales = {"epoch_scale": spec.get("epoch_scale", 1.0),
+              **({f"lr_scale.{k}": v for k, v in lr_scale.items()} if isinstance(lr_scale, dict) else
+                 {"lr_scale": lr_scale})}
     for key, value in scales.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise StudyError(f"{where}: {key} must be a number > 0, got {value!r}")
+    unknown = set(lr_scale) - set(OPTIMIZERS) if isinstance(lr_scale, dict) else set()
+    if unknown:
+        raise StudyError(f"{where}: lr_scale has unknown optimizer {sorted(unknown)[0]!r}; valid: {', '.join(OPTIMIZERS)}")
     batch = spec.get("batch_size", 128)
     if isinstance(batch, dict):
         if "default" not in batch:
@@ -165,7 +176,8 @@ def _budget(name: str, spec, where: str) -> Budget:
     models = spec.get("models")
     return Budget(
         name=name, data=str(spec["data"]), recipe=str(spec.get("recipe", "light")),
-        epoch_scale=float(scales["epoch_scale"]), lr_scale=float(scales["lr_scale"]),
+        epoch_scale=float(scales["epoch_scale"]),
+        lr_scale={k: float(v) for k, v in lr_scale.items()} if isinstance(lr_scale, dict) else float(lr_scale),
         trials=None if "trials" not in spec else _int(spec["trials"], f"{where} trials"),
         models=None if models is None else tuple(_list(models, f"{where} models")), batch_size=batch,
         resolution=None if "resolution" not in spec else _int(spec["resolution"], f"{where} resolution"))
