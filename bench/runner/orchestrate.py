@@ -16,6 +16,7 @@ from pathlib import Path
 from optuna.trial import TrialState
 
 from bench.errors import BenchError
+from bench.io import atomic_write_json
 from bench.runner import launch, plan, storage
 from bench.runner.job import HEARTBEAT_S, read_error
 from bench.runner.progress import Bar
@@ -100,7 +101,7 @@ def _launch_and_wait(slots: list[Slot], launcher: launch.Launcher, bar: Bar, pol
             jobs = launcher.submit([(s.spec.config(), s.out_dir) for s in batch])
             for s, job in zip(batch, jobs):
                 s.job_id = str(job.job_id)
-                _write_json(s.out_dir / "job.json", dict(cluster=launcher.opts.cluster, job_id=s.job_id, host=HOST,
+                atomic_write_json(s.out_dir / "job.json", dict(cluster=launcher.opts.cluster, job_id=s.job_id, host=HOST,
                                                          log=str(getattr(job, "paths", None) and job.paths.stdout),
                                                          submitted=time.time()))
                 storage.set_attrs(s.study._storage, s.trial_id, job_id=s.job_id)
@@ -251,8 +252,3 @@ def _read_json(path: Path):
     except (OSError, ValueError):
         return None
 
-
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj))
-    tmp.replace(path)
