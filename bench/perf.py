@@ -17,6 +17,7 @@ from torch import nn
 from bench import models
 from bench.complexity import complexity
 from bench.data import DataBundle, TensorSplit
+from bench.recipe import RECIPES
 from bench.trial import TrialConfig, Trainer
 
 # dense bf16 peak TFLOP/s by device-name substring (vendor datasheets, SXM parts)
@@ -145,6 +146,6 @@ def register(sub) -> None:
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     p.add_argument("--steps", type=int, default=10, help="timed steps per round")
     p.add_argument("--rounds", type=int, default=5, help="alternating rounds of ours and bare; the best of each counts")
-    p.add_argument("--recipe", choices=["paper", "light"], default="light")
+    p.add_argument("--recipe", choices=list(RECIPES), default="light")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)

@@ -5,6 +5,7 @@ import json
 import sys
 from pathlib import Path
 
+from bench.recipe import OPTIMIZERS, RECIPES
 from bench.trial import TrialConfig, run_trial
 
 
@@ -27,7 +28,7 @@ def run(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("train", help="train one (model, optimizer, lr, wd) trial, resumable")
     p.add_argument("--model", required=True)
-    p.add_argument("--optimizer", choices=["adamw", "sgd"], default="adamw")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="adamw")
     p.add_argument("--lr", type=float, required=True, help="learning rate for batch 2048 (scaled linearly)")
     p.add_argument("--wd", type=float, required=True, help="weight decay")
     p.add_argument("--epochs", type=int, required=True)
@@ -35,7 +36,7 @@ def register(sub) -> None:
     p.add_argument("--data", default="synthetic", help="synthetic[:N] | cifar10:DIR | cifar100:DIR | imagefolder:DIR")
     p.add_argument("--res", type=int, help="resolution (default: the model's own)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--recipe", choices=["paper", "light"], default="light")
+    p.add_argument("--recipe", choices=list(RECIPES), default="light")
     p.add_argument("--device", help="cpu | cuda | cuda:N (default: cuda if available)")
     p.add_argument("--out", help="trial directory (checkpoint + result.json); rerun to resume")
     p.add_argument("--json", action="store_true", help="last line of output: the result as one JSON object")

@@ -11,11 +11,12 @@ not load or does not match its key is regenerated with a warning.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
+
+from bench.io import atomic_save
 
 from . import synthetic
 from .core import DataError
@@ -74,16 +75,8 @@ def load_or_generate(
                       RuntimeWarning, stacklevel=3)
     images, labels = synthetic.generate(n, resolution, seed=seed, split=split)
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=root)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save({"version": synthetic.GENERATOR_VERSION, "key": (split, seed, n, resolution),
-                            "images": images, "labels": labels}, f)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_save({"version": synthetic.GENERATOR_VERSION, "key": (split, seed, n, resolution),
+                     "images": images, "labels": labels}, path)
     except OSError as e:
         if cache_dir is not None:  # the user asked for this folder explicitly
             raise DataError(f"cannot write the synthetic cache in {root}: {e}") from e

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.recipe import OPTIMIZERS
 
 
 def register(sub) -> None:
@@ -14,7 +15,7 @@ def register(sub) -> None:
     p.add_argument("--study", required=True, help="study name (studies/<name>.toml) or path to a .toml")
     p.add_argument("--budget", default="local", help="budget in the study file (default: local)")
     p.add_argument("--models", nargs="+", help="models (default: the budget's or study's)")
-    p.add_argument("--optimizer", nargs="+", choices=("adamw", "sgd"), help="optimizers (default: both)")
+    p.add_argument("--optimizer", nargs="+", choices=OPTIMIZERS, help="optimizers (default: both)")
     p.add_argument("--trials", type=_positive, help="(lr, wd) points per model and optimizer")
     p.add_argument("--epochs", type=_positive, nargs="+", help="epochs of every trial (no budget scaling)")
     p.add_argument("--data", help="data spec, e.g. synthetic:256 or imagefolder:/data/imagenet")

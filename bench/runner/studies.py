@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.recipe import OPTIMIZERS
 
 STUDIES_DIR = Path(__file__).resolve().parents[2] / "studies"
-OPTIMIZERS = ("adamw", "sgd")
 PARAMS = ("lr", "wd")
 _STUDY_KEYS = {"description", "points", "seed", "trials", "epochs", "models", "optimizers",
                "ranges", "tuned", "budgets"}
