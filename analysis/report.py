@@ -24,7 +24,7 @@ from . import figures, paper, summary
 TRIAL_ROWS = 2000
 DELTA_XMAX = 20.0
 TRIAL_COLS = ["trial_number", "study", "model", "optimizer", "budget", "epochs", "seed", "point",
-              "lr", "wd", "error", "ema_error", "diverged", "state", "seconds", "host"]  # fmt: skip
+              "lr", "wd", "error", "raw_error", "diverged", "state", "seconds", "host"]  # fmt: skip
 PACKAGES = ("numpy", "pandas", "scipy", "matplotlib", "seaborn", "optuna", "jinja2", "scikit-learn", "torch", "timm")
 SECTIONS = [("summary", "Summary"), ("edf", "EDFs and tests"), ("scatter", "Error vs hyperparameters"),
             ("gap", "AdamW vs SGD"), ("schedule", "Schedule convergence"), ("budget", "Expected best after n"),
@@ -134,7 +134,7 @@ def _per_optimizer(res: pd.DataFrame, fn):
 
 
 def build(df: pd.DataFrame, *, title: str = "Hyperparameter robustness report", source: str = "",
-          studies=None, definitions=(), ref: str = "bootstrap", seed: int = 0, importance_max: int = 64) -> str:  # fmt: skip
+          studies=None, definitions=(), ref: str = "min", seed: int = 0, importance_max: int = 64) -> str:  # fmt: skip
     """Render the report HTML for the tidy trial table ``df`` (``studies``: names to list,
     default those in ``df``; ``definitions``: (name, {origin, text}) pairs)."""
     probe = _start_probe()

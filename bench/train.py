@@ -20,7 +20,7 @@ def run(args) -> int:
         print(json.dumps({k: v for k, v in result.items() if k != "curve"} | {"curve": result["curve"]}))
     else:
         state = "DIVERGED" if result["diverged"] else "done"
-        print(f"{state}: error {result['error']:.2f}% (EMA {result['ema_error']:.2f}%) after "
+        print(f"{state}: error {result['error']:.2f}% (EMA model; raw model {result['raw_error']:.2f}%) after "
               f"{result['epochs_done']} epochs, {result['seconds']:.1f} s, {result['img_per_s']:.0f} img/s -> {out}")
     return 0
 

@@ -11,20 +11,22 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from analysis import records
 from bench.cli import main
+from bench.errors import BenchError
 from bench.runner import export, sampling, specs, storage, studies
 from bench.runner.launch import LaunchOptions, LocalLauncher
 from bench.runner.specs import Overrides, expand
 
-RECORD_ATTRS = {"study", "model", "optimizer", "budget", "epochs", "seed", "point", "error", "ema_error", "diverged",
+RECORD_ATTRS = {"study", "model", "optimizer", "budget", "epochs", "seed", "point", "error", "raw_error", "diverged",
                 "num_classes", "chance", "gflops", "params_m", "acts_m", "resolution", "batch_size", "data",
                 "seconds", "host", "job_id", "curve"}
 
 
 def fake_result(spec, error=40.0, diverged=False):
-    return dict(config=spec.config(), error=error, ema_error=error - 1, diverged=diverged, num_classes=10,
+    return dict(config=spec.config(), error=error, raw_error=error + 1, diverged=diverged, num_classes=10,
                 chance=90.0, gflops=0.004, params_m=0.26, acts_m=0.06, resolution=32, batch_size=spec.batch_size,
-                data=spec.data, seconds=1.5, curve=[dict(epoch=1, train_loss=2.0, error=error, ema_error=error - 1,
+                data=spec.data, seconds=1.5, curve=[dict(epoch=1, train_loss=2.0, error=error, raw_error=error + 1,
                                                          img_per_s=100.0, seconds=1.5, peak_mem_mb=10.0)])
 
 
@@ -88,13 +90,39 @@ def test_local_budget_scales_lrs_on_the_same_draws():
     study = studies.load("lr_wd")
     paper = {(s.optimizer, s.point): s for s in expand(study, Overrides(budget="paper", models=("vitc_1gf",)))}
     local = expand(study, Overrides(budget="local", models=("vitc_mini",)))
-    assert study.budget("local").lr_scale == {"adamw": 16, "sgd": 1} and {s.epochs for s in local} == {5}
+    budget = study.budget("local")
+    assert {s.epochs for s in local} == {budget.epochs(50)}
     for s in local:
-        ref, factor = paper[(s.optimizer, s.point)], {"adamw": 16, "sgd": 1}[s.optimizer]
+        ref, factor = paper[(s.optimizer, s.point)], budget.lr_factor("vit", s.optimizer)
         assert s.lr == pytest.approx(factor * ref.lr) and s.wd == ref.wd
         assert s.space[0] == tuple(factor * v for v in study.space("vit", s.optimizer)["lr"])
-    tuned = expand(studies.load("optimizer"), Overrides(budget="local", models=("vitc_mini",), optimizers=("adamw",)))
-    assert tuned[0].lr == pytest.approx(16 * 2.5e-3)
+    opt_study = studies.load("optimizer")
+    tuned = expand(opt_study, Overrides(budget="local", models=("vitc_mini",), optimizers=("adamw",)))
+    assert tuned[0].lr == pytest.approx(opt_study.budget("local").lr_factor("vit", "adamw") * 2.5e-3)
+
+
+@pytest.mark.parametrize("lr_scale,family,opt,factor", [
+    (3.0, "vit", "sgd", 3.0),
+    ({"adamw": 16}, "vit", "sgd", 1.0),
+    ({"vit": {"adamw": 20, "sgd": 0.5}, "regnety": {"adamw": 8}}, "vit", "sgd", 0.5),
+    ({"vit": {"adamw": 20, "sgd": 0.5}, "regnety": {"adamw": 8}}, "regnety", "adamw", 8.0),
+    ({"vit": {"adamw": 20, "sgd": 0.5}}, "regnety", "sgd", 1.0),
+])
+def test_lr_scale_per_family_and_optimizer(lr_scale, family, opt, factor):
+    raw = {"epochs": [50], "models": ["vitc_mini"], "ranges": {"vit": {"adamw": {"lr": [1, 2], "wd": [1, 2]}}},
+           "budgets": {"local": {"data": "synthetic", "lr_scale": lr_scale}}}
+    assert studies.parse(raw, "t").budget("local").lr_factor(family, opt) == factor
+
+
+@pytest.mark.parametrize("lr_scale,msg", [
+    ({"vit": {"adam": 2}}, "unknown optimizer"), ({"vit": {"sgd": -1}}, "must be a number > 0"),
+    ({"vit": {"sgd": 1}, "adamw": 2}, "not both"),
+])
+def test_lr_scale_errors(lr_scale, msg):
+    raw = {"epochs": [50], "models": ["vitc_mini"], "ranges": {"vit": {"adamw": {"lr": [1, 2], "wd": [1, 2]}}},
+           "budgets": {"local": {"data": "synthetic", "lr_scale": lr_scale}}}
+    with pytest.raises(studies.StudyError, match=msg):
+        studies.parse(raw, "t")
 
 
 def test_overrides_replace_the_file():
@@ -127,7 +155,7 @@ def test_unregistered_model_is_named(tmp_path):
     ("trials = 3", 'trials = 3\noptimizers = ["adam"]', "unknown optimizer 'adam'; valid: adamw, sgd"),
     ("trials = 3", "trials = 3 3", "not valid TOML"),
     ('epoch_scale = 0.04', 'epoch_scale = 0.04\nlr_scale = 0', "lr_scale must be a number > 0"),
-    ('epoch_scale = 0.04', 'epoch_scale = 0.04\nlr_scale = { adam = 2 }', "lr_scale has unknown optimizer 'adam'"),
+    ('epoch_scale = 0.04', 'epoch_scale = 0.04\nlr_scale = { adam = 2 }', "lr_scale.adam names an unknown optimizer"),
 ])
 def test_bad_study_files(tmp_path, old, new, msg):
     with pytest.raises(studies.StudyError, match=msg):
@@ -169,7 +197,7 @@ def test_sampling_is_seeded_and_prefix_stable():
 
 def test_confirm_picks_the_best_points_with_new_seeds():
     base = expand(studies.load("lr_wd"), Overrides(models=("vitp_mini",), optimizers=("sgd",), trials=4))
-    errors = {("vitp_mini", "sgd", 5, p): [e] for p, e in enumerate([50.0, 20.0, 70.0, 30.0])}
+    errors = {("vitp_mini", "sgd", base[0].epochs, p): [e] for p, e in enumerate([50.0, 20.0, 70.0, 30.0])}
     out = specs.confirm(base, errors, n_best=2, seeds=3)
     assert sorted({s.point for s in out}) == [1, 3]
     assert sorted({s.seed for s in out}) == [1000, 1001, 1002]
@@ -195,7 +223,7 @@ def test_records_follow_the_contract(tmp_path):
     assert t0.params == {"lr": ss[0].lr, "wd": ss[0].wd} and t0.user_attrs["point"] == 0
     assert t1.state == TrialState.COMPLETE and t1.value == 90.0 and t1.user_attrs["diverged"] is True
     df = export.table(store, "lr_wd")
-    assert list(df.columns) == list(export.COLUMNS) and len(df) == 2
+    assert list(df.columns) == list(records.COLUMNS) and len(df) == 2
     assert df.iloc[1].to_dict().items() >= {"diverged": True, "point": 1, "state": "COMPLETE",
                                             "trial_number": 1}.items()
 
@@ -248,10 +276,21 @@ def test_local_launcher_gives_each_trial_its_own_gpu(monkeypatch, tmp_path):
     la = LocalLauncher(LaunchOptions(gpus_per_trial=2), tmp_path)
     assert (la.capacity, la.tasks) == (2, 2)
     monkeypatch.setattr("submitit.LocalExecutor.submit", lambda self, fn: type("J", (), {"job_id": str(id(fn))})())
-    a, b = la.submit([({}, tmp_path / "a"), ({}, tmp_path / "b")])
+    a, b = la.submit([[({}, tmp_path / "a")], [({}, tmp_path / "b"), ({}, tmp_path / "c")]])
     assert la._held[a.job_id] == [0, 1] and la._held[b.job_id] == [2, 3] and la.free_gpus == []
     la.release(a)
     assert la.free_gpus == [0, 1]
+
+
+def test_local_launcher_shares_a_gpu_between_k_trials(monkeypatch, tmp_path):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    la = LocalLauncher(LaunchOptions(trials_per_gpu=4), tmp_path)
+    assert la.capacity == 8 and sorted(la.free_gpus) == [0] * 4 + [1] * 4
+    monkeypatch.setattr("submitit.LocalExecutor.submit", lambda self, fn: type("J", (), {"job_id": str(id(fn))})())
+    jobs = la.submit([[({}, tmp_path / str(i))] for i in range(8)])
+    assert sorted(g for j in jobs for g in la._held[j.job_id]) == [0] * 4 + [1] * 4 and la.free_gpus == []
+    with pytest.raises(BenchError, match="exactly one GPU per trial"):
+        LocalLauncher(LaunchOptions(trials_per_gpu=2, gpus_per_trial=2), tmp_path)
 
 
 # ---------------------------------------------------------------- command line

@@ -33,6 +33,7 @@ class RunOptions:
     storage: str | None = None  # optuna storage URL; default: journal file in results/<study>/
     dry_run: bool = False
     confirm: int | None = None  # rerun the best N points with CONFIRM_SEED0.. seeds
+    trials_per_job: int | None = None  # trials run one after another in one job (None: from the estimate)
     estimate: bool = True
     poll_s: float = 0.2
     quiet: bool = False  # no progress bar
@@ -52,13 +53,24 @@ class Slot:
 
 def run(study_def: Study, ov: Overrides, lopts: launch.LaunchOptions, ropts: RunOptions, log=print) -> int:
     """Run (or resume) a study; returns the exit code (1 if some trials failed)."""
-    root = Path(ropts.results) / study_def.name
-    store = storage.open_storage(ropts.storage or storage.journal_path(ropts.results, study_def.name),
-                                 create=not ropts.dry_run)
+    store = open_store(study_def.name, ropts)
     seed = study_def.seed if ov.seed is None else ov.seed
     specs = expand(study_def, ov)
     if ropts.confirm:
         specs = _confirm_specs(study_def, ov, store, seed, ropts.confirm)
+    return execute(study_def.name, specs, store, seed, lopts, ropts, log)
+
+
+def open_store(name: str, ropts: RunOptions):
+    """The storage of study ``name``: ``--storage``, else its journal under the results dir."""
+    return storage.open_storage(ropts.storage or storage.journal_path(ropts.results, name), create=not ropts.dry_run)
+
+
+def execute(name: str, specs: list[TrialSpec], store, seed: int, lopts: launch.LaunchOptions, ropts: RunOptions,
+            log=print) -> int:
+    """Reconcile ``specs`` with the storage and the trial dirs under ``results/<name>/``, launch
+    what is left and record it; returns the exit code (1 if some trials failed)."""
+    root = Path(ropts.results) / name
     with _lock(root, ropts.dry_run):
         slots = _reconcile(specs, store, seed, root, create=not ropts.dry_run)
         counts = Counter(s.action for s in slots)
@@ -66,13 +78,15 @@ def run(study_def: Study, ov: Overrides, lopts: launch.LaunchOptions, ropts: Run
         launcher = launch.make(lopts, root / "submitit")
         log(plan.describe(specs, todo, {"finished": counts["done"], "to record": counts["record"],
                                         "running": counts["attach"], "to run": counts["run"]}))
-        if ropts.estimate:
-            log(plan.estimate(todo, launcher.capacity))
+        cost = plan.estimate(todo, launcher, ropts.trials_per_job) if ropts.estimate and todo else None
+        per_job = ropts.trials_per_job or (cost.per_job if cost else 1)
+        if cost:
+            log(cost.text)
         if ropts.dry_run:
             return 0
         bar = Bar(len(slots), done=counts["done"], diverged=_diverged(slots), disable=ropts.quiet)
         try:
-            failed = _launch_and_wait(slots, launcher, bar, ropts.poll_s)
+            failed = _launch_and_wait(slots, launcher, bar, ropts.poll_s, per_job)
         except KeyboardInterrupt:
             bar.close()
             log("interrupted: submitted jobs keep running; rerun the same command to pick them up")
@@ -83,7 +97,10 @@ def run(study_def: Study, ov: Overrides, lopts: launch.LaunchOptions, ropts: Run
     return 1 if failed else 0
 
 
-def _launch_and_wait(slots: list[Slot], launcher: launch.Launcher, bar: Bar, poll_s: float) -> list:
+def _launch_and_wait(slots: list[Slot], launcher: launch.Launcher, bar: Bar, poll_s: float,
+                     per_job: int) -> list:
+    """Submit the slots to run in jobs of ``per_job`` trials, at most ``launcher.capacity`` jobs at
+    once, and record each trial as soon as its result (or its job's end) shows."""
     queue = deque(s for s in slots if s.action == "run")
     inflight: dict[Slot, object] = {s: None for s in slots if s.action == "attach"}
     failed = []
@@ -91,25 +108,27 @@ def _launch_and_wait(slots: list[Slot], launcher: launch.Launcher, bar: Bar, pol
         outcome = _finish(s, None)
         bar.update(len(inflight), **{outcome: 1})
     while queue or inflight:
-        take = int(min(len(queue), max(0, launcher.capacity - len(inflight))))
-        if take:
-            batch = [queue.popleft() for _ in range(take)]
-            for s in batch:
+        busy, chunks = len({s.job_id for s in inflight}), []
+        while queue and busy + len(chunks) < launcher.capacity:
+            chunks.append([queue.popleft() for _ in range(min(per_job, len(queue)))])
+        if chunks:
+            for s in (s for c in chunks for s in c):
                 s.out_dir.mkdir(parents=True, exist_ok=True)
                 if s.trial_id is None:
                     s.trial_id = storage.start(s.study, s.spec)
-            jobs = launcher.submit([(s.spec.config(), s.out_dir) for s in batch])
-            for s, job in zip(batch, jobs):
-                s.job_id = str(job.job_id)
-                atomic_write_json(s.out_dir / "job.json", dict(cluster=launcher.opts.cluster, job_id=s.job_id, host=HOST,
-                                                         log=str(getattr(job, "paths", None) and job.paths.stdout),
-                                                         submitted=time.time()))
-                storage.set_attrs(s.study._storage, s.trial_id, job_id=s.job_id)
-                inflight[s] = job
+            jobs = launcher.submit([[(s.spec.config(), s.out_dir) for s in c] for c in chunks])
+            for chunk, job in zip(chunks, jobs):
+                for s in chunk:
+                    s.job_id = str(job.job_id)
+                    atomic_write_json(s.out_dir / "job.json", dict(
+                        cluster=launcher.opts.cluster, job_id=s.job_id, host=HOST, submitted=time.time(),
+                        log=str(getattr(job, "paths", None) and job.paths.stdout)))
+                    storage.set_attrs(s.study._storage, s.trial_id, job_id=s.job_id)
+                    inflight[s] = job
             bar.update(len(inflight))
         for s in [s for s, job in inflight.items() if _ended(s, job)]:
             job = inflight.pop(s)
-            if job is not None:
+            if job is not None and all(j is not job for j in inflight.values()):
                 launcher.release(job)
             outcome = _finish(s, job)
             if outcome == "failed":
@@ -136,7 +155,7 @@ def _reconcile(specs: list[TrialSpec], store, seed: int, root: Path, create: boo
         elif _result(slot) is not None:
             slot.action = "record"
         elif job_alive(slot.out_dir):
-            slot.action = "attach"
+            slot.action, slot.job_id = "attach", (_read_json(slot.out_dir / "job.json") or {}).get("job_id", "")
         slots.append(slot)
     return slots
 

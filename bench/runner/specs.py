@@ -85,7 +85,7 @@ def expand(study: Study, ov: Overrides) -> list[TrialSpec]:
         for opt in optimizers:
             base = study.space(family, opt)
             pts = _tuned(study, model, opt, base) if study.points == "tuned" else sampling.points(seed, n, base)
-            space, factor = budget.scale(base, opt), budget.lr_factor(opt)
+            space, factor = budget.scale(base, family, opt), budget.lr_factor(family, opt)
             for point, (lr, wd) in enumerate((lr * factor, wd) for lr, wd in pts):
                 for ep in epochs:
                     for s in range(ov.seeds):

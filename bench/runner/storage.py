@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import optuna
@@ -10,13 +9,12 @@ from optuna.distributions import FloatDistribution
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
+from analysis import records
 from bench.errors import BenchError
 from bench.runner.specs import TrialSpec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-RESULT_ATTRS = ("error", "ema_error", "diverged", "num_classes", "chance", "gflops", "params_m", "acts_m",
-                "resolution", "batch_size", "data", "seconds", "curve")
 
 
 class StorageError(BenchError):
@@ -91,15 +89,16 @@ def set_attrs(storage, trial_id: int, **attrs) -> None:
 
 def complete(storage, trial_id: int, result: dict, host: str, job_id: str) -> None:
     """Record an engine result: COMPLETE with value = error (chance error if diverged)."""
-    res = json.loads(json.dumps({k: result.get(k) for k in RESULT_ATTRS}, default=float))
+    result = records.upgrade(result)
+    res = json.loads(json.dumps({k: result.get(k) for k in records.RESULT_FIELDS}, default=float))
     res["diverged"] = bool(res["diverged"])
-    value = res["chance"] if res["diverged"] else res["error"]
+    value = records.value(res)
     set_attrs(storage, trial_id, **res, host=host, job_id=str(job_id))
-    if value is None or not math.isfinite(value):
+    if value is None:
         set_attrs(storage, trial_id, fail_reason="the engine returned no finite error")
         storage.set_trial_state_values(trial_id, TrialState.FAIL)
     else:
-        storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [float(value)])
+        storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [value])
 
 
 def fail(storage, trial_id: int, reason: str, host: str = "", job_id: str = "") -> None:
