@@ -286,7 +286,8 @@ def test_local_launcher_shares_a_gpu_between_k_trials(monkeypatch, tmp_path):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
     la = LocalLauncher(LaunchOptions(trials_per_gpu=4), tmp_path)
     assert la.capacity == 8 and sorted(la.free_gpus) == [0] * 4 + [1] * 4
-    monkeypatch.setattr("submitit.LocalExecutor.submit", lambda self, fn: type("J", (), {"job_id": str(id(fn))})())
+    ids = iter(range(100))
+    monkeypatch.setattr("submitit.LocalExecutor.submit", lambda self, fn: type("J", (), {"job_id": str(next(ids))})())
     jobs = la.submit([[({}, tmp_path / str(i))] for i in range(8)])
     assert sorted(g for j in jobs for g in la._held[j.job_id]) == [0] * 4 + [1] * 4 and la.free_gpus == []
     with pytest.raises(BenchError, match="exactly one GPU per trial"):
@@ -329,7 +330,7 @@ def test_other_space_in_storage_exits_2(tmp_path, monkeypatch, capsys):
 
 def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert main(["run", "--study", "lr_wd", "--models", "vitp_mini", "--trials", "3", "--data", "synthetic:256",
+    assert main(["run", "--study", "lr_wd", "--models", "vitp_mini", "--trials", "3", "--epochs", "5", "--data", "synthetic:256",
                  "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "6 trials = 1 models x 2 optimizers x 3 point-seeds x epochs [5]" in out
