@@ -82,4 +82,4 @@ def test_jpeg_decode_on_gpu_matches_cpu(tmp_path):
         assert len(gpu) == len(cpu) > 0
         for (xg, yg), (xc, yc) in zip(gpu, cpu):
             assert torch.equal(yg, yc) and xg.shape == xc.shape
-            assert (xg - xc).abs().mean() < 0.1  # normalised units: the same crops, another decoder and filter
+            assert (xg - xc).abs().mean() < 0.15  # normalised units: the same crops, another decoder and filter
