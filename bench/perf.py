@@ -5,10 +5,17 @@ groups, EMA); bare is forward + label-smoothed cross-entropy + backward + ``torc
 the same precision and memory format.  The two are timed in alternating rounds and the best round
 of each counts, so machine noise does not land on one side.  On CUDA it also reports achieved TFLOP/s and MFU, counting
 3 x forward multiply-adds x 2 flops per image (forward + backward).
+
+With ``--data SPEC`` it also times the input pipeline of that data (the train split, the recipe's
+augmentation, on the device): ``loader_img_per_s_per_worker`` in-process (one core, ``workers=0``),
+``loader_img_per_s`` with ``--workers`` processes, and ``bound``: "loader" when that is below the
+model's training step (``model_img_per_s``, the same as ``ours_img_s``), else "model".
 """
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
 
 import torch
@@ -16,7 +23,8 @@ from torch import nn
 
 from bench import models
 from bench.complexity import complexity
-from bench.data import DataBundle, TensorSplit
+from bench.data import DataBundle, TensorSplit, load_data, make_loader
+from bench.data.loader import DECODES
 from bench.recipe import RECIPES
 from bench.trial import TrialConfig, Trainer
 
@@ -106,6 +114,37 @@ def measure_train_throughput(model: str, resolution: int, batch_size: int, devic
     return batch_size * steps / _time(step, steps, dev, offset=1)
 
 
+def loader_rate(bundle: DataBundle, batch_size: int, device: str, augment: str, workers: int, decode: str,
+                batches: int) -> float:
+    """Images/s of ``batches`` train batches on ``device`` after one warm-up batch (worker start-up excluded)."""
+    dev = torch.device(device)
+    loader = make_loader(bundle, "train", batch_size, device=dev, epoch=0, seed=0, augment=augment,
+                         workers=workers, decode=decode)
+    n, it = 0, iter(loader)
+    next(it)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    tic = time.perf_counter()
+    for b, (x, _) in enumerate(it):
+        n += x.shape[0]
+        if b + 1 == batches:
+            break
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    if n == 0:
+        raise ValueError(f"{bundle.name}: need at least 2 train batches of {batch_size} to time the loader")
+    return n / (time.perf_counter() - tic)
+
+
+def data_report(bundle: DataBundle, batch_size: int, device: str, recipe: str, workers: int, decode: str,
+                batches: int) -> dict:
+    """Loader throughput of ``bundle``'s train split at one core and at ``workers`` processes."""
+    augment = RECIPES[recipe].augment
+    one = loader_rate(bundle, batch_size, device, augment, 0, decode, max(1, batches // 4))
+    many = loader_rate(bundle, batch_size, device, augment, workers, decode, batches) if workers else one
+    return dict(data=bundle.name, decode=decode, workers=workers, loader_img_per_s_per_worker=one, loader_img_per_s=many)
+
+
 def report(model: str, resolution: int | None, batch_size: int, device: str, steps: int, recipe: str,
            rounds: int = 5) -> dict:
     res = resolution or models.default_resolution(model)
@@ -123,9 +162,19 @@ def report(model: str, resolution: int | None, batch_size: int, device: str, ste
 def run(args) -> int:
     models.spec(args.model)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
-        print("bench perf: error: --device cuda but no CUDA device is available")
+        print("bench perf: error: --device cuda but no CUDA device is available", file=sys.stderr)
         return 2
-    r = report(args.model, args.res, args.batch_size, args.device, args.steps, args.recipe, args.rounds)
+    if args.workers < 0 or args.loader_batches < 1:
+        print("bench perf: error: --workers must be >= 0 and --loader-batches >= 1", file=sys.stderr)
+        return 2
+    res = args.res or models.default_resolution(args.model)
+    bundle = load_data(args.data, res) if args.data else None  # a bad spec fails before the timing
+    r = report(args.model, res, args.batch_size, args.device, args.steps, args.recipe, args.rounds)
+    if bundle is not None:
+        d = data_report(bundle, args.batch_size, args.device, args.recipe, args.workers, args.decode,
+                        args.loader_batches)
+        r.update(d, model_img_per_s=r["ours_img_s"],
+                 bound="loader" if d["loader_img_per_s"] < r["ours_img_s"] else "model")
     if args.json:
         print(json.dumps(r))
         return 0
@@ -135,6 +184,9 @@ def run(args) -> int:
     if "tflops" in r:
         mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] else "n/a (unknown peak)"
         print(f"  {r['gpu']}: {r['tflops']:.1f} TFLOP/s achieved, MFU {mfu}")
+    if "bound" in r:
+        print(f"  loader ({r['data']}, decode {r['decode']}): {r['loader_img_per_s_per_worker']:.1f} img/s on one core, "
+              f"{r['loader_img_per_s']:.1f} img/s with {r['workers']} workers -> {r['bound']}-bound")
     return 0
 
 
@@ -147,5 +199,9 @@ def register(sub) -> None:
     p.add_argument("--steps", type=int, default=10, help="timed steps per round")
     p.add_argument("--rounds", type=int, default=5, help="alternating rounds of ours and bare; the best of each counts")
     p.add_argument("--recipe", choices=list(RECIPES), default="light")
+    p.add_argument("--data", help="also time this data's train loader, e.g. imagefolder:DIR (see bench train --data)")
+    p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="loader processes (with --data)")
+    p.add_argument("--decode", choices=DECODES, default="auto", help="where JPEGs are decoded (with --data)")
+    p.add_argument("--loader-batches", type=int, default=20, help="timed loader batches (with --data)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
