@@ -22,7 +22,7 @@ JPEGS=/tmp/hpbench-imnet-like
 export HPBENCH_CACHE=/tmp/hpbench-cache
 : >"$LOG"
 
-BUDGET=340  # seconds for the whole script: a step's timeout is cut to what is left
+BUDGET=420  # seconds for the whole script: a step's timeout is cut to what is left
 
 limit() {  # limit SECONDS -> the timeout to use, or nothing when the budget is spent
     local left=$((BUDGET - SECONDS))
@@ -79,6 +79,18 @@ for dec in device cpu; do
 done
 json 25 decode_cpu.json "$PY" scripts/bench_decode.py "$JPEGS" --res 224 --rounds 3 --images $IMGS --json
 
-# 4. PLACEHOLDER (the lead adds it): a `bench run --trials-per-gpu ...` mini-study step goes here.
+# 4. the mini study with K trials sharing the GPU: 8 trials of vitc_mini, 2 epochs, 2 trials per job;
+#    trials/hour = 8 / wall. The synthetic set is generated once first.
+if [ $CPU_ONLY = 0 ]; then
+    export HPBENCH_CACHE=/tmp/hpbench-cache
+    step 30 "$PY" -c "from bench.data import load_data; load_data('synthetic', 32)"
+    for K in 1 4 8; do
+        t0=$SECONDS
+        step 60 "$PY" -m bench.cli run --study lr_wd --budget local --models vitc_mini --optimizer adamw \
+            --trials 8 --epochs 2 --trials-per-gpu $K --trials-per-job 2 --no-estimate --no-progress \
+            --results /tmp/tpg$K
+        echo "trials_per_gpu $K: 8 trials in $((SECONDS - t0)) s" >>"$LOG"
+    done
+fi
 
 echo "done after $SECONDS s" >>"$LOG"
