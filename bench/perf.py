@@ -11,20 +11,19 @@ from __future__ import annotations
 import json
 import time
 
-import torch
-from torch import nn
-
-from bench import models
-from bench.complexity import complexity
-from bench.data import DataBundle, TensorSplit
 from bench.recipe import RECIPES
-from bench.trial import TrialConfig, Trainer
+
+# torch, timm and the models are imported where used: `bench perf --help` must answer at once
 
 # dense bf16 peak TFLOP/s by device-name substring (vendor datasheets, SXM parts)
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "V100": 125.0}
 
 
-def _random_bundle(batch_size: int, resolution: int, num_classes: int) -> DataBundle:
+def _random_bundle(batch_size: int, resolution: int, num_classes: int):
+    import torch
+
+    from bench.data import DataBundle, TensorSplit
+
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (2 * batch_size, 3, resolution, resolution), dtype=torch.uint8, generator=g)
     labels = torch.randint(0, num_classes, (2 * batch_size,), generator=g)
@@ -34,6 +33,8 @@ def _random_bundle(batch_size: int, resolution: int, num_classes: int) -> DataBu
 
 def _time(step, steps: int, device: torch.device, offset: int = 0) -> float:
     """Seconds for ``steps`` steps, synchronised once at the end."""
+    import torch
+
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     tic = time.perf_counter()
@@ -44,6 +45,8 @@ def _time(step, steps: int, device: torch.device, offset: int = 0) -> float:
 
 
 def _batch(batch_size, resolution, num_classes, device):
+    import torch
+
     g = torch.Generator().manual_seed(1)
     x = torch.randn(batch_size, 3, resolution, resolution, generator=g).to(device)
     y = torch.randint(0, num_classes, (batch_size,), generator=g).to(device)
@@ -53,6 +56,8 @@ def _batch(batch_size, resolution, num_classes, device):
 def ours_step(model: str, resolution: int, batch_size: int, device: str = "cpu", recipe: str = "light",
               num_classes: int = 1000):
     """``(step(i), device)`` running ``Trainer.step`` (the real training step) on a fixed batch."""
+    from bench.trial import TrialConfig, Trainer
+
     cfg = TrialConfig(model=model, optimizer="adamw", lr=1e-3, wd=0.05, epochs=1000, batch_size=batch_size,
                       resolution=resolution, recipe=recipe, device=device)
     trainer = Trainer(cfg, data=_random_bundle(batch_size, resolution, num_classes))
@@ -63,6 +68,11 @@ def ours_step(model: str, resolution: int, batch_size: int, device: str = "cpu",
 
 def bare_step(model: str, resolution: int, batch_size: int, device: str = "cpu", num_classes: int = 1000):
     """``(step(i), device)`` of the plainest PyTorch loop on the same model, batch, loss and precision."""
+    import torch
+    from torch import nn
+
+    from bench import models
+
     dev = torch.device(device)
     cuda = dev.type == "cuda"
     torch.manual_seed(0)
@@ -108,6 +118,11 @@ def measure_train_throughput(model: str, resolution: int, batch_size: int, devic
 
 def report(model: str, resolution: int | None, batch_size: int, device: str, steps: int, recipe: str,
            rounds: int = 5) -> dict:
+    import torch
+
+    from bench import models
+    from bench.complexity import complexity
+
     res = resolution or models.default_resolution(model)
     ours, bare = compare(model, res, batch_size, device, steps, rounds, recipe)
     out = dict(model=model, resolution=res, batch_size=batch_size, device=device, recipe=recipe, rounds=rounds,
@@ -121,6 +136,10 @@ def report(model: str, resolution: int | None, batch_size: int, device: str, ste
 
 
 def run(args) -> int:
+    import torch
+
+    from bench import models
+
     models.spec(args.model)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("bench perf: error: --device cuda but no CUDA device is available")

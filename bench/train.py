@@ -6,10 +6,11 @@ import sys
 from pathlib import Path
 
 from bench.recipe import OPTIMIZERS, RECIPES
-from bench.trial import TrialConfig, run_trial
 
 
 def run(args) -> int:
+    from bench.trial import TrialConfig, run_trial
+
     cfg = TrialConfig(model=args.model, optimizer=args.optimizer, lr=args.lr, wd=args.wd, epochs=args.epochs,
                       batch_size=args.batch_size, data=args.data, resolution=args.res, seed=args.seed,
                       recipe=args.recipe, device=args.device)

@@ -10,7 +10,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import optuna
 import pandas as pd
 import pytest
 from optuna.trial import TrialState
@@ -24,11 +23,8 @@ TINY = ["--data", "synthetic:256", "--no-estimate", "--no-progress"]
 
 
 def trials(tmp_path, study="lr_wd"):
-    store = storage.open_storage(storage.journal_path(tmp_path / "results", study))
-    out = []
-    for s in optuna.get_all_study_summaries(store, include_best_trial=False):
-        out += optuna.load_study(study_name=s.study_name, storage=store).get_trials()
-    return out
+    store = storage.Store.open(storage.journal_path(tmp_path / "results", study))
+    return [t for name, _ in store.summaries() for t in store.trials(name)]
 
 
 def attempts(trial_dir: Path) -> list[dict]:
