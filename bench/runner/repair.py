@@ -34,12 +34,13 @@ def repair(path: Path, trials_dir: Path | None) -> str:
         new = Store(optuna.storages.JournalStorage(JournalFileBackend(str(new_path))), str(path))
         results = _results(trials_dir)
         n_trials, recorded, seen = _copy(old, new, results)
+        n_studies = len(new.summaries())
         backup = path.with_name(f"{path.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}")
         os.replace(path, backup)
         os.replace(new_path, path)
     lost = sorted(set(results) - seen)
     return (f"repaired {path}: kept {len(records)} readable records, dropped {dropped} unreadable line(s); "
-            f"{n_trials} trials in {len(new.summaries())} studies, {recorded} recorded from their trial dirs; "
+            f"{n_trials} trials in {n_studies} studies, {recorded} recorded from their trial dirs; "
             f"the original is {backup.name}"
             + (f"; {len(lost)} finished trial dir(s) have no record left ({', '.join(lost[:3])}"
                f"{', ...' if len(lost) > 3 else ''}): the next `bench run` of the study records them" if lost else ""))
