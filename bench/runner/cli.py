@@ -94,7 +94,7 @@ def status(args) -> int:
             rows.append((name, progress.counts(store.trials(name), alive)))
     if not rows:
         raise BenchError(f"no trials stored{' for study ' + repr(args.study) if args.study else ''} "
-                         f"in {args.storage or args.results}")
+                         f"in {_where(args)}")
     print(progress.table(rows))
     return 0
 
@@ -106,7 +106,7 @@ def export(args) -> int:
     (_, store), = _storages(args)
     df = ex.table(store.optuna, args.study)
     if df.empty:
-        raise BenchError(f"study {args.study!r} has no finished trials in {args.storage or args.results}")
+        raise BenchError(f"study {args.study!r} has no finished trials in {_where(args)}")
     out = args.out or str(Path(args.results) / args.study / f"trials.{args.format}")
     if out == "-":
         if args.format != "csv":
@@ -181,3 +181,9 @@ def _pairs(items: list[str]) -> dict:
 
 def _tuple(v):
     return tuple(v) if v else None
+
+
+def _where(args) -> str:
+    from bench.runner.storage import redact
+
+    return redact(args.storage) if args.storage else f"{args.results}/"

@@ -198,10 +198,10 @@ def _rdb(url: str) -> optuna.storages.RDBStorage:
     """optuna's RDB storage, with a missing driver, a refused connection or bad credentials as one line."""
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
-    except ModuleNotFoundError as e:
-        pkg = _DRIVERS.get((e.name or "").split(".")[0], e.name)
+    except ImportError as e:  # optuna raises it from SQLAlchemy's ModuleNotFoundError
+        missing = getattr(e.__cause__, "name", None) or getattr(e, "name", None) or "?"
         raise StorageError(f"cannot open storage {redact(url)}: its database driver is not installed "
-                           f"(no module {e.name!r}; pip install {pkg})") from None
+                           f"(no module {missing!r}; pip install {_DRIVERS.get(missing, missing)})") from None
     except Exception as e:
         if not (_lost_connection(e) or type(e).__module__.startswith("sqlalchemy")):
             raise
