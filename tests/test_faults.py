@@ -27,6 +27,8 @@ from bench.runner.specs import Overrides, expand
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--data", "synthetic:256", "--no-estimate", "--no-progress"]
 STUDY = ["run", "--study", "lr_wd", "--models", "vitp_mini", "vitc_mini", "--epochs", "1", *TINY]
+RUNNER = [sys.executable, "-m", "bench.cli", "run", "--study", "lr_wd"]  # a runner in its own process
+env = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def trials(results: Path, study="lr_wd"):
@@ -42,6 +44,19 @@ def finish_on_disk(results: Path, n_points: int, study="lr_wd") -> dict:
     for s in specs:
         atomic_write_json(results / study / "trials" / s.key / "result.json", fake_result(s, error=errors[s.key]))
     return errors
+
+
+def attempts(trial_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (trial_dir / "attempts.jsonl").read_text().splitlines()]
+
+
+def wait_for(paths, n: int, runner, timeout=240):
+    """Wait until ``paths()`` lists n files while the runner lives."""
+    deadline = time.time() + timeout
+    while len(list(paths())) < n:
+        assert runner.poll() is None, runner.stderr.read() if runner.stderr else f"runner exited {runner.returncode}"
+        assert time.time() < deadline, "timeout"
+        time.sleep(0.2)
 
 
 def assert_each_once(results: Path, errors: dict) -> None:
@@ -136,3 +151,100 @@ def test_repair_refuses_while_a_runner_holds_the_study(tmp_path, monkeypatch, ca
         assert main(["repair", "--study", "lr_wd"]) == 2
     assert "a `bench run` is running this study" in capsys.readouterr().err
     assert not list((tmp_path / "results/lr_wd").glob("*.bak-*"))
+
+
+@pytest.mark.slow
+def test_kill_9_runner_and_trial(tmp_path):
+    """kill -9 of the runner and of a training job mid-study: the rerun loses nothing, duplicates
+    nothing, attaches to the job that survived and resumes the killed one from its checkpoint."""
+    argv = [*RUNNER, "--models", "vitc_mini", "--optimizer", "adamw", "--trials", "2", "--epochs", "3",
+            "--parallel", "2", *TINY]
+    runner = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    trial_dirs = tmp_path / "results" / "lr_wd" / "trials"
+    deadline = time.time() + 240
+    while not list(trial_dirs.glob("*/checkpoint.pt")):
+        assert time.time() < deadline and runner.poll() is None, "no epoch checkpoint appeared"
+        time.sleep(0.2)
+    runner.kill()
+    runner.wait()
+    victim = list(trial_dirs.glob("*/checkpoint.pt"))[0].parent
+    controller = json.loads((victim / "job.json").read_text())["job_id"]
+    tasks = subprocess.run(["pgrep", "-P", controller], capture_output=True, text=True).stdout.split()
+    for pid in [*tasks, controller]:
+        os.kill(int(pid), signal.SIGKILL)
+    ts = trials(tmp_path / "results")
+    assert len(ts) == 2 and {t.state for t in ts} == {TrialState.RUNNING}
+
+    assert subprocess.run(argv, cwd=tmp_path, env=env).returncode == 0
+    ts = trials(tmp_path / "results")
+    assert len(ts) == 2 and {t.state for t in ts} == {TrialState.COMPLETE}  # the RUNNING trials were reused
+    assert Counter(t.user_attrs["key"] for t in ts).most_common(1)[0][1] == 1
+    resumed = attempts(victim)
+    assert len(resumed) == 2 and resumed[1]["checkpoint"] is True
+    log = Path(json.loads((victim / "job.json").read_text())["log"]).read_text()
+    assert "resuming vitc_mini from epoch" in log and "epoch 1/3" not in log  # resumed, not restarted
+    other = next(d for d in trial_dirs.iterdir() if d != victim)
+    assert len(attempts(other)) == 1  # it kept training while no runner watched, and was recorded
+
+
+@pytest.mark.slow
+def test_corrupt_checkpoint(tmp_path, monkeypatch):
+    """A torn checkpoint.pt in a trial dir (a kill mid-save on a filesystem without atomic rename):
+    the trial warns, keeps it as checkpoint.corrupt, trains from scratch and is recorded."""
+    monkeypatch.chdir(tmp_path)
+    (spec,) = expand(studies.load("lr_wd"), Overrides(models=("vitc_mini",), optimizers=("adamw",), trials=1,
+                                                     epochs=(1,), data="synthetic:256"))
+    ckpt = tmp_path / "results/lr_wd/trials" / spec.key / "checkpoint.pt"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"PK\x03\x04 torn")
+    with pytest.warns(UserWarning, match="checkpoint .* is unreadable .*kept as .corrupt, starting over"):
+        assert main(["run", "--study", "lr_wd", "--models", "vitc_mini", "--optimizer", "adamw", "--trials", "1",
+                     "--epochs", "1", "--cluster", "debug", *TINY]) == 0
+    assert ckpt.with_suffix(".corrupt").read_bytes() == b"PK\x03\x04 torn" and not ckpt.exists()
+    (t,) = trials(tmp_path / "results")
+    assert t.state == TrialState.COMPLETE and len(t.user_attrs["curve"]) == 1
+
+
+@pytest.mark.slow
+def test_two_runners_on_one_study(tmp_path, monkeypatch, capsys):
+    """A second `bench run` of a study that a runner is running is refused in one line; the first
+    finishes undisturbed."""
+    args = ["--models", "vitc_mini", "--optimizer", "adamw", "--trials", "1", "--epochs", "2", *TINY]
+    first = subprocess.Popen([*RUNNER, *args], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: (tmp_path / "results/lr_wd/trials").glob("*/job.json"), 1, first)
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--study", "lr_wd", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("bench run: error: another `bench run` is running this study "
+                   "(results/lr_wd/runner.lock is locked)")
+    assert first.wait(timeout=300) == 0
+    (t,) = trials(tmp_path / "results")
+    assert t.state == TrialState.COMPLETE
+
+
+@pytest.mark.slow
+def test_storage_server_goes_away(postgres, tmp_path):
+    """PostgreSQL stops mid-study: the runner exits with one line (its jobs keep training); once the
+    server is back, the rerun records every trial, once."""
+    url = postgres.database()
+    argv = [*RUNNER, "--models", "vitc_mini", "--optimizer", "adamw", "--trials", "2", "--epochs", "2",
+            "--parallel", "2", "--storage", url, *TINY]
+    runner = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True)
+    wait_for(lambda: (tmp_path / "results/lr_wd/trials").glob("*/checkpoint.pt"), 1, runner)
+    postgres.stop()
+    try:
+        assert runner.wait(timeout=300) == 2
+    finally:
+        postgres.start()
+    err = runner.stderr.read().strip()
+    assert err.startswith("bench run: error: storage postgresql://bench:***@127.0.0.1:")
+    assert "stopped answering" in err and "rerun the same command" in err and "\n" not in err
+
+    out = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    store = storage.Store.open(url)
+    ts = [t for name, _ in store.summaries() for t in store.trials(name)]
+    assert len(ts) == 2 and {t.state for t in ts} == {TrialState.COMPLETE}
+    assert max(Counter(t.user_attrs["key"] for t in ts).values()) == 1
