@@ -9,6 +9,9 @@ from bench.recipe import OPTIMIZERS, RECIPES
 
 
 def run(args) -> int:
+    from bench.architectures import check_resolution
+
+    check_resolution(args.model, args.res)  # before torch: one line, not a traceback from the stem
     from bench.trial import TrialConfig, run_trial
 
     cfg = TrialConfig(model=args.model, optimizer=args.optimizer, lr=args.lr, wd=args.wd, epochs=args.epochs,

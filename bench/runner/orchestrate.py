@@ -56,6 +56,7 @@ def run(study_def: Study, ov: Overrides, lopts: launch.LaunchOptions, ropts: Run
     root = Path(ropts.results) / study_def.name
     seed = study_def.seed if ov.seed is None else ov.seed
     specs = expand(study_def, ov)
+    note = plan.check(specs, lopts.cluster)
     with _lock(root, ropts.dry_run):  # before opening: only the lock holder may heal the journal
         store = storage.Store.open(ropts.storage or storage.journal_path(ropts.results, study_def.name),
                                    create=not ropts.dry_run)
@@ -67,6 +68,8 @@ def run(study_def: Study, ov: Overrides, lopts: launch.LaunchOptions, ropts: Run
         launcher = launch.make(lopts, root / "submitit")
         log(plan.describe(specs, todo, {"finished": counts["done"], "to record": counts["record"],
                                         "running": counts["attach"], "to run": counts["run"]}))
+        if note:
+            log(note)
         if ropts.estimate:
             log(plan.estimate(todo, launcher.capacity))
         if ropts.dry_run:

@@ -11,7 +11,7 @@ CIFAR_TRAIN = 50_000
 
 def train_images(data: str) -> int | None:
     """Training images per epoch of a data spec (None if it cannot be told without loading)."""
-    from bench.data import SYNTHETIC_TRAIN, DataError, parse_spec
+    from bench.dataspec import SYNTHETIC_TRAIN, DataError, parse_spec
 
     try:
         scheme, arg = parse_spec(data)
@@ -23,6 +23,27 @@ def train_images(data: str) -> int | None:
         return CIFAR_TRAIN
     train = Path(arg) / "train"
     return sum(1 for d in train.iterdir() if d.is_dir() for _ in d.iterdir()) if train.is_dir() else None
+
+
+def check(specs, cluster: str) -> str:
+    """Fail before launch: a resolution a model's stem does not divide, or a data folder missing
+    on this machine. On Slurm the folder may exist only on the cluster: then a note, not an error."""
+    from bench.architectures import check_resolution
+    from bench.dataspec import DataError, missing_folder
+
+    for model, res in sorted({(s.model, s.resolution) for s in specs}, key=str):
+        check_resolution(model, res)
+    notes = []
+    for data in sorted({s.data for s in specs}):
+        try:
+            folder = missing_folder(data)
+        except DataError as e:
+            raise StudyError(str(e)) from None
+        if folder and cluster != "slurm":
+            raise StudyError(f"data folder {folder} (--data {data}) does not exist on this machine")
+        if folder:
+            notes.append(f"  note: data folder {folder} is not on this machine; the cluster's nodes must have it")
+    return "\n".join(notes)
 
 
 def describe(specs, todo, counts: dict) -> str:
