@@ -27,7 +27,7 @@ def commands(study: str, results: str, out: str) -> dict[str, list[str]]:
         "bench --help": ["--help"],
         "bench status": ["status", *src],
         "bench export": ["export", *src, "--out", f"{out}/t.csv"],
-        "bench run --dry-run --no-estimate": ["run", "--study", study, "--results", results, "--dry-run",
+        "bench run --dry-run --no-estimate": ["run", "--study", study, "--results", f"{out}/fresh", "--dry-run",
                                               "--no-estimate"],
         "bench plot edf": ["plot", "edf", *src, "--out", f"{out}/edf.png"],
         "bench report": ["report", *src, "--out", f"{out}/report.html"],
