@@ -53,7 +53,7 @@ def seed(results: Path) -> None:
 def timed(argv: list[str], repo: Path) -> tuple[float, set]:
     env = {**os.environ, "PYTHONPATH": str(repo)}
     tic = time.perf_counter()
-    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "bench.cli", *argv], env=env,
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "bench.cli", *argv], env=env, cwd=repo,
                          capture_output=True, text=True)
     seconds = time.perf_counter() - tic
     if out.returncode:
