@@ -11,6 +11,9 @@ on CPU).  Tests check the totals against the paper's Tables 1-2.
 """
 from __future__ import annotations
 
+import sys
+import types
+
 import torch
 from timm.models.vision_transformer import Attention
 from torch import nn
@@ -74,3 +77,14 @@ def complexity(model_or_name: nn.Module | str, resolution: int | None = None, nu
         return _count(model, resolution)
     finally:
         model.train(was_training)
+
+
+class _CallableModule(types.ModuleType):
+    """Lets ``bench.complexity(name)`` call the function: ``bench`` imports lazily, so the package
+    attribute ``complexity`` is this submodule of the same name once anything imports it."""
+
+    def __call__(self, *args, **kwargs):
+        return complexity(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import json
 
-from bench import models
-from bench.complexity import complexity
-
 
 def model_rows(names: list[str] | None = None, resolution: int | None = None) -> list[dict]:
     """One dict per model: measured params/flops/acts and, for the paper's models, the published ones."""
+    from bench import models
+    from bench.complexity import complexity
+
     rows = []
     for name in names or models.MODEL_NAMES:
         models.spec(name)  # unknown names list the valid ones

@@ -18,21 +18,20 @@ import os
 import sys
 import time
 
-import torch
-from torch import nn
-
-from bench import models
-from bench.complexity import complexity
-from bench.data import DataBundle, TensorSplit, load_data, make_loader
-from bench.data.loader import DECODES
+from bench.dataspec import DECODES
 from bench.recipe import RECIPES
-from bench.trial import TrialConfig, Trainer
+
+# torch, timm and the models are imported where used: `bench perf --help` must answer at once
 
 # dense bf16 peak TFLOP/s by device-name substring (vendor datasheets, SXM parts)
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "V100": 125.0}
 
 
-def _random_bundle(batch_size: int, resolution: int, num_classes: int) -> DataBundle:
+def _random_bundle(batch_size: int, resolution: int, num_classes: int):
+    import torch
+
+    from bench.data import DataBundle, TensorSplit
+
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (2 * batch_size, 3, resolution, resolution), dtype=torch.uint8, generator=g)
     labels = torch.randint(0, num_classes, (2 * batch_size,), generator=g)
@@ -40,8 +39,10 @@ def _random_bundle(batch_size: int, resolution: int, num_classes: int) -> DataBu
     return DataBundle("random", num_classes, resolution, split, split, (0.5,) * 3, (0.25,) * 3)
 
 
-def _time(step, steps: int, device: torch.device, offset: int = 0) -> float:
+def _time(step, steps: int, device, offset: int = 0) -> float:
     """Seconds for ``steps`` steps, synchronised once at the end."""
+    import torch
+
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     tic = time.perf_counter()
@@ -52,6 +53,8 @@ def _time(step, steps: int, device: torch.device, offset: int = 0) -> float:
 
 
 def _batch(batch_size, resolution, num_classes, device):
+    import torch
+
     g = torch.Generator().manual_seed(1)
     x = torch.randn(batch_size, 3, resolution, resolution, generator=g).to(device)
     y = torch.randint(0, num_classes, (batch_size,), generator=g).to(device)
@@ -61,6 +64,8 @@ def _batch(batch_size, resolution, num_classes, device):
 def ours_step(model: str, resolution: int, batch_size: int, device: str = "cpu", recipe: str = "light",
               num_classes: int = 1000):
     """``(step(i), device)`` running ``Trainer.step`` (the real training step) on a fixed batch."""
+    from bench.trial import TrialConfig, Trainer
+
     cfg = TrialConfig(model=model, optimizer="adamw", lr=1e-3, wd=0.05, epochs=1000, batch_size=batch_size,
                       resolution=resolution, recipe=recipe, device=device)
     trainer = Trainer(cfg, data=_random_bundle(batch_size, resolution, num_classes))
@@ -71,6 +76,11 @@ def ours_step(model: str, resolution: int, batch_size: int, device: str = "cpu",
 
 def bare_step(model: str, resolution: int, batch_size: int, device: str = "cpu", num_classes: int = 1000):
     """``(step(i), device)`` of the plainest PyTorch loop on the same model, batch, loss and precision."""
+    import torch
+    from torch import nn
+
+    from bench import models
+
     dev = torch.device(device)
     cuda = dev.type == "cuda"
     torch.manual_seed(0)
@@ -114,9 +124,13 @@ def measure_train_throughput(model: str, resolution: int, batch_size: int, devic
     return batch_size * steps / _time(step, steps, dev, offset=1)
 
 
-def loader_rate(bundle: DataBundle, batch_size: int, device: str, augment: str, workers: int, decode: str,
+def loader_rate(bundle, batch_size: int, device: str, augment: str, workers: int, decode: str,
                 batches: int) -> float:
     """Images/s of ``batches`` train batches on ``device`` after one warm-up batch (worker start-up excluded)."""
+    import torch
+
+    from bench.data import make_loader
+
     dev = torch.device(device)
     loader = make_loader(bundle, "train", batch_size, device=dev, epoch=0, seed=0, augment=augment,
                          workers=workers, decode=decode)
@@ -136,7 +150,7 @@ def loader_rate(bundle: DataBundle, batch_size: int, device: str, augment: str, 
     return n / (time.perf_counter() - tic)
 
 
-def data_report(bundle: DataBundle, batch_size: int, device: str, recipe: str, workers: int, decode: str,
+def data_report(bundle, batch_size: int, device: str, recipe: str, workers: int, decode: str,
                 batches: int) -> dict:
     """Loader throughput of ``bundle``'s train split at one core and at ``workers`` processes."""
     augment = RECIPES[recipe].augment
@@ -147,6 +161,11 @@ def data_report(bundle: DataBundle, batch_size: int, device: str, recipe: str, w
 
 def report(model: str, resolution: int | None, batch_size: int, device: str, steps: int, recipe: str,
            rounds: int = 5) -> dict:
+    import torch
+
+    from bench import models
+    from bench.complexity import complexity
+
     res = resolution or models.default_resolution(model)
     ours, bare = compare(model, res, batch_size, device, steps, rounds, recipe)
     out = dict(model=model, resolution=res, batch_size=batch_size, device=device, recipe=recipe, rounds=rounds,
@@ -160,6 +179,11 @@ def report(model: str, resolution: int | None, batch_size: int, device: str, ste
 
 
 def run(args) -> int:
+    import torch
+
+    from bench import models
+    from bench.data import load_data
+
     models.spec(args.model)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("bench perf: error: --device cuda but no CUDA device is available", file=sys.stderr)

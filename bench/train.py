@@ -6,10 +6,14 @@ import sys
 from pathlib import Path
 
 from bench.recipe import OPTIMIZERS, RECIPES
-from bench.trial import TrialConfig, run_trial
 
 
 def run(args) -> int:
+    from bench.architectures import check_resolution
+
+    check_resolution(args.model, args.res)  # before torch: one line, not a traceback from the stem
+    from bench.trial import TrialConfig, run_trial
+
     cfg = TrialConfig(model=args.model, optimizer=args.optimizer, lr=args.lr, wd=args.wd, epochs=args.epochs,
                       batch_size=args.batch_size, data=args.data, resolution=args.res, seed=args.seed,
                       recipe=args.recipe, device=args.device)

@@ -206,46 +206,59 @@ def test_confirm_picks_the_best_points_with_new_seeds():
 
 # ---------------------------------------------------------------- records
 def test_records_follow_the_contract(tmp_path):
-    store = storage.open_storage(tmp_path / "optuna.journal")
+    store = storage.Store.open(tmp_path / "optuna.journal")
     ss = expand(studies.load("lr_wd"), Overrides(models=("vitc_mini",), optimizers=("adamw",), trials=2))
-    st = storage.get_study(store, ss[0], sampler_seed=0)
-    tid = storage.start(st, ss[0])
-    storage.complete(store, tid, fake_result(ss[0]), host="h", job_id="42")
-    tid = storage.start(st, ss[1])
-    storage.complete(store, tid, fake_result(ss[1], error=90.0, diverged=True), host="h", job_id="43")
-    st = optuna.load_study(study_name="lr_wd/vitc_mini/adamw/local", storage=store)
+    name = store.study(ss[0], sampling_seed=0)
+    tid = store.start(name, ss[0])
+    store.complete(tid, fake_result(ss[0]), host="h", job_id="42")
+    tid = store.start(name, ss[1])
+    store.complete(tid, fake_result(ss[1], error=90.0, diverged=True), host="h", job_id="43")
+    st = optuna.load_study(study_name="lr_wd/vitc_mini/adamw/local", storage=store.optuna)
     assert st.direction == optuna.study.StudyDirection.MINIMIZE
     assert st.user_attrs.items() >= {"study": "lr_wd", "model": "vitc_mini", "optimizer": "adamw",
                                      "budget": "local", "family": "vit"}.items()
     t0, t1 = st.trials
     assert RECORD_ATTRS <= set(t0.user_attrs) and t0.value == 40.0 and t0.state == TrialState.COMPLETE
-    assert t0.distributions["lr"] == optuna.distributions.FloatDistribution(16 * 2.5e-4, 16 * 8e-3, log=True)  # local lr_scale
+    f = studies.load("lr_wd").budget("local").lr_factor("vit", "adamw")
+    assert t0.distributions["lr"] == optuna.distributions.FloatDistribution(f * 2.5e-4, f * 8e-3, log=True)  # local lr_scale
     assert t0.params == {"lr": ss[0].lr, "wd": ss[0].wd} and t0.user_attrs["point"] == 0
     assert t1.state == TrialState.COMPLETE and t1.value == 90.0 and t1.user_attrs["diverged"] is True
-    df = export.table(store, "lr_wd")
+    df = export.table(store.optuna, "lr_wd")
     assert list(df.columns) == list(records.COLUMNS) and len(df) == 2
     assert df.iloc[1].to_dict().items() >= {"diverged": True, "point": 1, "state": "COMPLETE",
                                             "trial_number": 1}.items()
 
 
 def test_other_search_space_under_the_same_name_is_refused(tmp_path):
-    store = storage.open_storage(tmp_path / "optuna.journal")
+    store = storage.Store.open(tmp_path / "optuna.journal")
     s = expand(studies.load("lr_wd"), Overrides(models=("vitc_mini",), optimizers=("adamw",), trials=1))[0]
-    storage.get_study(store, s, sampler_seed=0)
+    store.study(s, sampling_seed=0)
     with pytest.raises(storage.StorageError, match="space"):
-        storage.get_study(store, dataclasses.replace(s, space=((1e-5, 1e-3), s.space[1])), 0)
-    with pytest.raises(storage.StorageError, match="sampler_seed"):
-        storage.get_study(store, s, sampler_seed=1)
+        store.study(dataclasses.replace(s, space=((1e-5, 1e-3), s.space[1])), 0)
+    with pytest.raises(storage.StorageError, match="sampling_seed"):
+        store.study(s, sampling_seed=1)
+
+
+def test_journals_with_the_old_seed_attr_still_open(tmp_path):
+    """Journals written before the rename hold `sampler_seed`: it is still read and compared."""
+    store = storage.Store.open(tmp_path / "optuna.journal")
+    s = expand(studies.load("lr_wd"), Overrides(models=("vitc_mini",), optimizers=("adamw",), trials=1))[0]
+    sid = store.optuna.create_new_study([optuna.study.StudyDirection.MINIMIZE], s.study_name)
+    for k, v in dict(space={"lr": list(s.space[0]), "wd": list(s.space[1])}, sampler_seed=3).items():
+        store.optuna.set_study_user_attr(sid, k, v)
+    assert store.study(s, sampling_seed=3) == s.study_name
+    with pytest.raises(storage.StorageError, match="sampling_seed 3 but the study file gives 4"):
+        store.study(s, sampling_seed=4)
 
 
 def test_optuna_dashboard_opens_the_journal(tmp_path):
     import optuna_dashboard
 
-    store = storage.open_storage(tmp_path / "optuna.journal")
+    store = storage.Store.open(tmp_path / "optuna.journal")
     s = expand(studies.load("lr_wd"), Overrides(models=("vitc_mini",), optimizers=("sgd",), trials=1))[0]
-    tid = storage.start(storage.get_study(store, s, 0), s)
-    storage.complete(store, tid, fake_result(s), host="h", job_id="1")
-    app = optuna_dashboard.wsgi(storage.open_storage(tmp_path / "optuna.journal"))
+    tid = store.start(store.study(s, 0), s)
+    store.complete(tid, fake_result(s), host="h", job_id="1")
+    app = optuna_dashboard.wsgi(storage.Store.open(tmp_path / "optuna.journal").optuna)
 
     def get(path):
         env, status = {}, []
@@ -319,9 +332,9 @@ def test_bad_range_in_a_study_file_exits_2(tmp_path, monkeypatch, capsys):
 
 def test_other_space_in_storage_exits_2(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    store = storage.open_storage(tmp_path / "results" / "mini" / "optuna.journal")
+    store = storage.Store.open(tmp_path / "results" / "mini" / "optuna.journal")
     s = expand(studies.load(write_study(tmp_path, MINI)), Overrides())[0]
-    storage.get_study(store, s, 0)
+    store.study(s, 0)
     path = write_study(tmp_path, MINI.replace("lr = [1e-4, 1e-2]", "lr = [1e-4, 1e-1]"))
     assert main(["run", "--study", path, "--no-estimate"]) == 2
     err = capsys.readouterr().err
@@ -342,8 +355,8 @@ def test_rdb_storage_url(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     url = f"sqlite:///{tmp_path / 'o.db'}"
     s = expand(studies.load("lr_wd"), Overrides(models=("vitp_mini",), optimizers=("adamw",), trials=1))[0]
-    store = storage.open_storage(url)
-    storage.complete(store, storage.start(storage.get_study(store, s, 0), s), fake_result(s), host="h", job_id="7")
+    store = storage.Store.open(url)
+    store.complete(store.start(store.study(s, 0), s), fake_result(s), host="h", job_id="7")
     assert main(["status", "--storage", url]) == 0
     assert "lr_wd/vitp_mini/adamw/local" in capsys.readouterr().out
     assert main(["export", "--study", "lr_wd", "--storage", url, "--out", "t.csv"]) == 0

@@ -41,12 +41,13 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
+from bench.dataspec import DECODES
+
 from .core import DataBundle, DataError, TensorSplit
 from .device_decode import assemble
 from .folder import JpegBytes
 
 AUGMENTS = ("none", "light", "full")
-DECODES = ("auto", "cpu", "device")
 _MASK64 = (1 << 64) - 1
 
 

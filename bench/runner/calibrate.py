@@ -96,17 +96,16 @@ def run(study: Study, budget_name: str, lopts, ropts, *, families=None, models=N
         raise StudyError(f"calibration needs >= 2 seeds, >= 3 grid points and a step > 1 "
                          f"(got {seeds}, {points}, {step})")
     name, tic = f"calibrate_{study.name}", time.time()
-    store = orchestrate.open_store(name, ropts)
     todo = grids(study, budget_name, families, points, models)
     max_k = points + max_extend
     for _ in range(max_extend + 1):
         all_specs = [s for g in todo for s in specs(study, budget_name, g, step, seeds, max_k)]
-        failed = orchestrate.execute(name, all_specs, store, 0, lopts, ropts, log)
+        failed = orchestrate.execute(name, all_specs, 0, lopts, ropts, log)
         if ropts.dry_run:
             return {}
         if failed:
             log("some calibration trials failed; each lr's mean counts the runs that finished")
-        df = records.from_storage(store, [name])
+        df = records.from_storage(orchestrate.open_store(name, ropts).optuna, [name])
         df = df[df["budget"].eq(budget_name)]
         grown = False
         for g in todo:

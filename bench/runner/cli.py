@@ -59,6 +59,13 @@ def register(sub) -> None:
     _storage_args(p)
     p.set_defaults(func=export)
 
+    p = sub.add_parser("repair", help="rebuild a study's damaged journal file", description=repair.__doc__)
+    p.add_argument("--study", help="the study whose results/<study>/optuna.journal to repair")
+    p.add_argument("--results", default="results", help="results directory (default: results)")
+    p.add_argument("--storage", help="a journal file to repair instead (its trial dirs: --trials-dir)")
+    p.add_argument("--trials-dir", help="trial dirs of --storage's study (default: none)")
+    p.set_defaults(func=repair)
+
 
 def run(args) -> int:
     """Run a study: sample (lr, wd) points, launch the trials, record them in optuna. Running the
@@ -88,22 +95,19 @@ def calibrate(args) -> int:
 def status(args) -> int:
     """Print done / diverged / running / stale / failed counts and the best error per
     study/model/optimizer/budget."""
-    import optuna
-
     from bench.runner import orchestrate, progress
 
     rows = []
     for study_dir, store in _storages(args):
-        for summary in optuna.get_all_study_summaries(store, include_best_trial=False):
-            if args.study and summary.user_attrs.get("study") != args.study:
+        for name, attrs in store.summaries():
+            if args.study and attrs.get("study") != args.study:
                 continue
-            trials = optuna.load_study(study_name=summary.study_name, storage=store).get_trials(deepcopy=False)
-            root = study_dir or Path(args.results) / summary.user_attrs.get("study", "")
+            root = study_dir or Path(args.results) / attrs.get("study", "")
             alive = lambda t, root=root: orchestrate.job_alive(root / "trials" / t.user_attrs.get("key", ""))  # noqa: E731
-            rows.append((summary.study_name, progress.counts(trials, alive)))
+            rows.append((name, progress.counts(store.trials(name), alive)))
     if not rows:
         raise BenchError(f"no trials stored{' for study ' + repr(args.study) if args.study else ''} "
-                         f"in {args.storage or args.results}")
+                         f"in {_where(args)}")
     print(progress.table(rows))
     return 0
 
@@ -113,9 +117,9 @@ def export(args) -> int:
     from bench.runner import export as ex
 
     (_, store), = _storages(args)
-    df = ex.table(store, args.study)
+    df = ex.table(store.optuna, args.study)
     if df.empty:
-        raise BenchError(f"study {args.study!r} has no finished trials in {args.storage or args.results}")
+        raise BenchError(f"study {args.study!r} has no finished trials in {_where(args)}")
     out = args.out or str(Path(args.results) / args.study / f"trials.{args.format}")
     if out == "-":
         if args.format != "csv":
@@ -128,11 +132,11 @@ def export(args) -> int:
 
 
 def _storages(args):
-    """(study dir or None, optuna storage) pairs that the command reads."""
+    """(study dir or None, storage.Store) pairs that the command reads."""
     from bench.runner import storage
 
     if args.storage:
-        return [(None, storage.open_storage(args.storage))]
+        return [(None, storage.Store.open(args.storage, create=False) or _no_file(args.storage))]
     results = Path(args.results)
     paths = [storage.journal_path(results, args.study)] if args.study else sorted(results.glob("*/optuna.journal"))
     found = [p for p in paths if p.exists()]
@@ -140,7 +144,27 @@ def _storages(args):
         have = sorted(p.parent.name for p in results.glob("*/optuna.journal"))
         raise BenchError(f"no results{' for study ' + repr(args.study) if args.study else ''} in {results}/"
                          + (f"; studies with results: {', '.join(have)}" if have else ""))
-    return [(p.parent, storage.open_storage(p)) for p in found]
+    return [(p.parent, storage.Store.open(p, create=False)) for p in found]
+
+
+def repair(args) -> int:
+    """Rebuild a damaged journal: keep every readable record, record the finished trials again from
+    their trial dirs (result.json), and keep the original beside it as a backup."""
+    from bench.runner import repair as rp, storage
+
+    if bool(args.study) == bool(args.storage):
+        raise BenchError("give --study S (results/S/optuna.journal) or --storage FILE")
+    if args.storage and "://" in args.storage:
+        raise BenchError(f"{storage.redact(args.storage)} is a database: only journal files need repair")
+    path = Path(args.storage) if args.storage else storage.journal_path(args.results, args.study)
+    trials_dir = Path(args.trials_dir) if args.trials_dir else None if args.storage else path.parent / "trials"
+    report = rp.repair(path if path.exists() else _no_file(path), trials_dir)
+    print(report)
+    return 0
+
+
+def _no_file(path):
+    raise BenchError(f"no such journal file: {path}")
 
 
 def _launch_args(p) -> None:
@@ -207,3 +231,9 @@ def _pairs(items: list[str]) -> dict:
 
 def _tuple(v):
     return tuple(v) if v else None
+
+
+def _where(args) -> str:
+    from bench.runner.storage import redact
+
+    return redact(args.storage) if args.storage else f"{args.results}/"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 from dataclasses import dataclass, field
@@ -179,6 +180,8 @@ def _visible_gpus() -> list[int]:
     env = os.environ.get("CUDA_VISIBLE_DEVICES")
     if env is not None:
         return [int(g) for g in env.split(",") if g.strip().isdigit()]
+    if not (shutil.which("nvidia-smi") or shutil.which("rocm-smi")):  # no GPU driver: spare the torch import
+        return []
     import torch
 
     return list(range(torch.cuda.device_count()))

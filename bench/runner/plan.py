@@ -16,7 +16,7 @@ START_SHARE = 0.05  # the default chunk keeps start-up under this share of a job
 
 def split_sizes(data: str) -> tuple[int, int] | None:
     """(train, val) images of a data spec; None if it cannot be told without loading."""
-    from bench.data import SYNTHETIC_TRAIN, SYNTHETIC_VAL, DataError, parse_spec
+    from bench.dataspec import SYNTHETIC_TRAIN, SYNTHETIC_VAL, DataError, parse_spec
 
     try:
         scheme, arg = parse_spec(data)
@@ -29,6 +29,27 @@ def split_sizes(data: str) -> tuple[int, int] | None:
     counts = [sum(1 for d in (Path(arg) / split).iterdir() if d.is_dir() for _ in d.iterdir())
               for split in ("train", "val") if (Path(arg) / split).is_dir()]
     return tuple(counts) if len(counts) == 2 else None
+
+
+def check(specs, cluster: str) -> str:
+    """Fail before launch: a resolution a model's stem does not divide, or a data folder missing
+    on this machine. On Slurm the folder may exist only on the cluster: then a note, not an error."""
+    from bench.architectures import check_resolution
+    from bench.dataspec import DataError, missing_folder
+
+    for model, res in sorted({(s.model, s.resolution) for s in specs}, key=str):
+        check_resolution(model, res)
+    notes = []
+    for data in sorted({s.data for s in specs}):
+        try:
+            folder = missing_folder(data)
+        except DataError as e:
+            raise StudyError(str(e)) from None
+        if folder and cluster != "slurm":
+            raise StudyError(f"data folder {folder} (--data {data}) does not exist on this machine")
+        if folder:
+            notes.append(f"  note: data folder {folder} is not on this machine; the cluster's nodes must have it")
+    return "\n".join(notes)
 
 
 def describe(specs, todo, counts: dict) -> str:

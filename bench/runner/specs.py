@@ -67,7 +67,7 @@ class TrialSpec:
 
 def expand(study: Study, ov: Overrides) -> list[TrialSpec]:
     """All trial specs of a study under a budget: models x optimizers x points x epochs x seeds."""
-    from bench import models as registry
+    from bench import architectures as registry
 
     budget = study.budget(ov.budget)
     models = ov.models or budget.models or study.models
