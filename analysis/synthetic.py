@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from .records import COLUMNS
-from .paper import RANGES, TABLE3, family
+from .paper import RANGES, TABLE3
 
 # model -> (gflops, AdamW best error, SGD best error, width of the good basin in decades)
 MODELS = {
@@ -28,8 +28,9 @@ def trials(n_points: int = 64, models=None, seeds: int = 1, epochs=(50,), study:
     parts = []
     for m in models:
         gf, ea, es, width = MODELS.get(m, (4.0, *TABLE3.get(m, (25.0, 26.0)), 0.5))
+        fam = "regnety" if m.startswith("regnety") else "vit"  # the paper's families of these names
         for opt, base in zip(OPTIMIZERS, (ea, es)):
-            (llo, lhi), (wlo, whi) = (np.log10(r) for r in RANGES[(family(m), opt)].values())
+            (llo, lhi), (wlo, whi) = (np.log10(r) for r in RANGES[(fam, opt)].values())
             lr, wd = 10 ** (llo + u[:, 0] * (lhi - llo)), 10 ** (wlo + u[:, 1] * (whi - wlo))
             dl, dw = u[:, 0] - 0.55, u[:, 1] - 0.5
             for ep in epochs:
@@ -38,7 +39,7 @@ def trials(n_points: int = 64, models=None, seeds: int = 1, epochs=(50,), study:
                     err = base + 3.0 / ep**0.5 + ((dl / width) ** 2 + 0.4 * (dw / width) ** 2) * 6 + noise
                     div = (dl > 0.35) & (rng.random(n_points) < 0.5)
                     parts.append(pd.DataFrame(dict(
-                        study=study, model=m, family=family(m), optimizer=opt, budget=budget, epochs=ep, seed=s,
+                        study=study, model=m, family=fam, optimizer=opt, budget=budget, epochs=ep, seed=s,
                         point=np.arange(n_points), lr=lr, wd=wd, error=np.where(div, chance, err),
                         raw_error=np.where(div, chance, err + 0.2), diverged=div, num_classes=num_classes,
                         chance=chance, gflops=gf, params_m=gf * 5, acts_m=gf * 4, resolution=224,

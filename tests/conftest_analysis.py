@@ -12,7 +12,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from analysis import records
-from analysis.paper import RANGES, family
+from analysis.paper import RANGES
 
 ATTRS = [c for c in records.COLUMNS if c not in ("family", "lr", "wd", "state", "trial_number")]
 
@@ -28,11 +28,11 @@ def write_journal(df, path: Path, failed: int = 0) -> Path:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     path.parent.mkdir(parents=True, exist_ok=True)
     storage = JournalStorage(JournalFileBackend(str(path)))
-    for (s, m, o, b), g in df.groupby(["study", "model", "optimizer", "budget"], sort=False):
+    for (s, m, f, o, b), g in df.groupby(["study", "model", "family", "optimizer", "budget"], sort=False):
         study = optuna.create_study(study_name=f"{s}/{m}/{o}/{b}", storage=storage, direction="minimize")
-        for k, v in dict(study=s, model=m, optimizer=o, budget=b, family=family(m)).items():
+        for k, v in dict(study=s, model=m, optimizer=o, budget=b, family=f).items():
             study.set_user_attr(k, v)
-        dist = {hp: FloatDistribution(*RANGES[(family(m), o)][hp], log=True) for hp in ("lr", "wd")}
+        dist = {hp: FloatDistribution(*RANGES[(f, o)][hp], log=True) for hp in ("lr", "wd")}
         trials = []
         for r in g.to_dict("records"):
             ua = {k: _plain(r[k]) for k in ATTRS}

@@ -174,7 +174,7 @@ def test_common_random_numbers_pair_models():
     study = studies.load("lr_wd")
     ss = expand(study, Overrides(budget="local", models=("vitp_mini", "vitc_mini", "regnety_mini"),
                                  optimizers=("adamw",)))
-    u = sampling.uniforms(0, 8)
+    u = sampling.uniforms(0, study.budget("local").trials)
     for s in ss:
         (lo, hi), (wlo, whi) = s.space
         # every model's point i is the same draw u_i, mapped into its family's range

@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
+import analysis
+from analysis import records
 from bench.cli import main
 from bench.runner import storage
 
@@ -26,7 +28,9 @@ def attempts(trial_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (trial_dir / "attempts.jsonl").read_text().splitlines()]
 
 
-def test_local_study_records_resumes_and_exports(tmp_path, monkeypatch, capsys):
+def test_records_contract_end_to_end(tmp_path, monkeypatch, capsys):
+    """A real `bench run`, then `bench export`, `analysis.load_trials` and `bench report`: one table,
+    every column equal between the three, and equal to what each trial's result.json says."""
     monkeypatch.chdir(tmp_path)
     argv = ["run", "--study", "lr_wd", "--models", "vitp_mini", "vitc_mini", "--trials", "1", "--epochs", "1",
             "--parallel", "2", *TINY]
@@ -54,7 +58,50 @@ def test_local_study_records_resumes_and_exports(tmp_path, monkeypatch, capsys):
     df = pd.read_parquet("t.parquet")
     assert len(df) == 4 and set(df.state) == {"COMPLETE"} and df.error.notna().all()
     assert main(["export", "--study", "lr_wd"]) == 0
-    assert len(pd.read_csv("results/lr_wd/trials.csv")) == 4
+    exported = pd.read_csv("results/lr_wd/trials.csv")
+    assert list(exported.columns) == list(records.COLUMNS) and len(exported) == 4
+    loaded = analysis.load_trials("results/lr_wd")
+    pd.testing.assert_frame_equal(analysis.load_trials("results/lr_wd/trials.csv"), loaded)
+    pd.testing.assert_frame_equal(records.tidy(pd.read_parquet("t.parquet")), loaded)
+    for r in loaded.to_dict("records"):  # the values are the engine's
+        key = next(t.user_attrs["key"] for t in ts if t.number == r["trial_number"] and t.user_attrs["model"] == r["model"]
+                   and t.user_attrs["optimizer"] == r["optimizer"])
+        res = json.loads((tmp_path / "results/lr_wd/trials" / key / "result.json").read_text())
+        assert (r["error"], r["raw_error"], r["chance"], r["family"]) == (res["error"], res["raw_error"], res["chance"], "vit")
+        assert (r["epochs"], r["batch_size"], r["data"], r["state"]) == (1, 128, "synthetic:256", "COMPLETE")
+    assert main(["report", "--study", "lr_wd"]) == 0
+    html = Path("results/lr_wd/report.html").read_text()
+    table = _html_table(html, "trial-table")
+    assert len(table) == 4 and set(table.columns) <= set(records.COLUMNS) and len(table.columns) >= 12
+    for c in table.columns:  # the report's trial table shows the loaded table's values (data-v holds them raw)
+        want = loaded.set_index("trial_number").loc[table["trial_number"].astype(int), c]
+        got = table[c].replace({"yes": "True", "no": "False"})
+        assert [str(v) for v in got] == [str(v) for v in want.astype(object).where(want.notna(), "")], c
+
+
+def _html_table(html: str, table_id: str) -> pd.DataFrame:
+    """The header and the cells' data-v values of one <table id=...> of the report."""
+    from html.parser import HTMLParser
+
+    class P(HTMLParser):
+        inside, head, rows = False, [], []
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if tag == "table":
+                self.inside = a.get("id") == table_id
+            elif self.inside and tag == "tr":
+                self.rows.append([])
+            elif self.inside and tag == "td":
+                self.rows[-1].append(a.get("data-v", ""))
+
+        def handle_data(self, data):
+            if self.inside and self.lasttag == "th" and data.strip():
+                self.head.append(data.strip())
+
+    p = P()
+    p.feed(html)
+    return pd.DataFrame([r for r in p.rows if r], columns=p.head)
 
 
 FAILING = """

@@ -5,6 +5,7 @@ import hashlib
 import json
 from dataclasses import dataclass, replace
 
+from analysis import paper
 from bench.runner import sampling
 from bench.runner.studies import Study, StudyError
 
@@ -114,12 +115,12 @@ def confirm(specs: list[TrialSpec], errors: dict, n_best: int, seeds: int) -> li
 
 
 def _tuned(study: Study, model: str, opt: str, space: dict) -> list[tuple[float, float]]:
-    try:
-        lr, wd = study.tuned[opt][model]
-    except KeyError:
-        have = ", ".join(study.tuned.get(opt, {})) or "(none)"
+    pair = study.tuned.get(opt, {}).get(model) or paper.tuned(model, opt)
+    if pair is None:
+        have = ", ".join(sorted({*study.tuned.get(opt, {}), *paper.TUNED, *paper.BORROW})) or "(none)"
         raise StudyError(f"study {study.name!r} has no tuned {opt} values for {model!r} "
-                         f"(add it under [tuned.{opt}]); it has: {have}") from None
+                         f"(add it under [tuned.{opt}]); known: {have}")
+    lr, wd = pair
     for name, v in (("lr", lr), ("wd", wd)):
         lo, hi = space[name]
         if not lo <= v <= hi:

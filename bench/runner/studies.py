@@ -5,6 +5,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from analysis import paper
 from bench.errors import BenchError
 from bench.recipe import OPTIMIZERS
 
@@ -122,12 +123,11 @@ def parse(raw: dict, name: str, path: Path = Path("<memory>")) -> Study:
     if bad:
         raise StudyError(f"{where}: unknown optimizer {bad[0]!r}; valid: {', '.join(OPTIMIZERS)}")
     ranges = {fam: {opt: _space(sp, f"{where} [ranges.{fam}] {opt}") for opt, sp in by_opt.items()}
-              for fam, by_opt in _table(raw, "ranges", where).items()}
+              for fam, by_opt in _merge(_paper_ranges(), raw.get("ranges", {})).items()}
     tuned = {opt: {m: _pair(v, f"{where} [tuned.{opt}] {m}") for m, v in by_model.items()}
              for opt, by_model in raw.get("tuned", {}).items()}
-    if points == "tuned" and not tuned:
-        raise StudyError(f"{where}: points = 'tuned' needs a [tuned.<optimizer>] table")
-    budgets = {b: _budget(b, spec, f"{where} [budgets.{b}]") for b, spec in _table(raw, "budgets", where).items()}
+    budgets = {b: _budget(b, spec, f"{where} [budgets.{b}]")
+               for b, spec in _merge({"paper": paper.PAPER_BUDGET}, raw.get("budgets", {})).items()}
     return Study(
         name=name, path=path, description=str(raw.get("description", "")), points=points,
         seed=_int(raw.get("seed", 0), f"{where} seed", minimum=0),
@@ -195,6 +195,25 @@ def _flat(key: str, v) -> dict:
 
 def _floats(v):
     return {k: _floats(x) for k, x in v.items()} if isinstance(v, dict) else float(v)
+
+
+def _paper_ranges() -> dict:
+    """Table 4 right as study-file tables: {family: {optimizer: {"lr": [lo, hi], "wd": [lo, hi]}}}."""
+    out: dict = {}
+    for (fam, opt), r in paper.RANGES.items():
+        out.setdefault(fam, {})[opt] = {k: list(v) for k, v in r.items()}
+    return out
+
+
+def _merge(base: dict, over) -> dict:
+    """The paper's tables with a study file's on top: a file's family (or budget) replaces or adds
+    one entry at a time."""
+    if not isinstance(over, dict):
+        raise StudyError(f"expected a table, got {over!r}")
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = {**base[k], **v} if isinstance(base.get(k), dict) and isinstance(v, dict) else v
+    return out
 
 
 def _no_unknown(d: dict, valid: set, where: str) -> None:
