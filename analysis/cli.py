@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 PLOTS = ("edf", "scatter", "gap", "schedule", "budget")
@@ -96,17 +95,16 @@ def run_plot(args) -> int:
     matplotlib.use("Agg")
     from .load import AnalysisError
 
+    out = Path(args.out) if args.out else _default_dir(args) / f"{args.kind}.png"
+    if out.suffix.lower() not in FORMATS:
+        raise AnalysisError(f"unsupported figure format {out.suffix or '(none)'}; use {', '.join(FORMATS)}")
+    df, _, _ = _load(args)
+    fig = _plot_figure(_select(df, args), args)
     try:
-        out = Path(args.out) if args.out else _default_dir(args) / f"{args.kind}.png"
-        if out.suffix.lower() not in FORMATS:
-            raise AnalysisError(f"unsupported figure format {out.suffix or '(none)'}; use {', '.join(FORMATS)}")
-        df, _, _ = _load(args)
-        fig = _plot_figure(_select(df, args), args)
         out.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out, dpi=120, metadata={"Software": None} if out.suffix.lower() == ".png" else None)
-    except (AnalysisError, OSError) as exc:
-        print(f"bench plot: error: {exc}", file=sys.stderr)
-        return 2
+    except OSError as exc:
+        raise AnalysisError(f"cannot write {out}: {exc.strerror or exc}") from None
     print(out)
     return 0
 
@@ -119,17 +117,16 @@ def run_report(args) -> int:
     from . import report
     from .load import AnalysisError
 
+    df, attrs, source = _load(args)
+    out = Path(args.out) if args.out else _default_dir(args) / "report.html"
+    named = {a.get("study", k.split("/")[0]) for k, a in attrs.items()} | set(args.study or [])
+    studies = sorted(set(df["study"].dropna().astype(str)) | named)
+    defs = report.study_definitions(studies, Path(args.results), attrs)
+    title = "Hyperparameter robustness: " + (", ".join(studies) or "(no studies)")
+    html = report.build(df, title=title, source=str(source), studies=studies, definitions=defs, ref=args.ref)
     try:
-        df, attrs, source = _load(args)
-        out = Path(args.out) if args.out else _default_dir(args) / "report.html"
-        named = {a.get("study", k.split("/")[0]) for k, a in attrs.items()} | set(args.study or [])
-        studies = sorted(set(df["study"].dropna().astype(str)) | named)
-        defs = report.study_definitions(studies, Path(args.results), attrs)
-        title = "Hyperparameter robustness: " + (", ".join(studies) or "(no studies)")
-        html = report.build(df, title=title, source=str(source), studies=studies, definitions=defs, ref=args.ref)
         report.write(html, out)
-    except (AnalysisError, OSError) as exc:
-        print(f"bench report: error: {exc}", file=sys.stderr)
-        return 2
+    except OSError as exc:
+        raise AnalysisError(f"cannot write {out}: {exc.strerror or exc}") from None
     print(out)
     return 0

@@ -13,11 +13,12 @@ from pathlib import Path
 import pandas as pd
 
 from . import records
+from .errors import UserError
 
 JOURNAL = "optuna.journal"
 
 
-class AnalysisError(ValueError):
+class AnalysisError(UserError, ValueError):
     """A problem the user can fix (bad path, unknown name, empty data); one-line message."""
 
 

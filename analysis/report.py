@@ -6,12 +6,8 @@ import base64
 import datetime as _dt
 import io
 import math
-import multiprocessing
-import os
 import platform
-import subprocess
 import sys
-from concurrent.futures import Future, ProcessPoolExecutor
 from importlib import metadata
 from pathlib import Path
 
@@ -61,43 +57,15 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _render(name: str, args: tuple) -> str:
-    """Build ``figures.<name>(*args)`` and encode it (runs in a worker process)."""
-    return _png(getattr(figures, name)(*args))
-
-
-def _pool() -> ProcessPoolExecutor:
-    """Two workers (forked where possible) render figures and run fANOVA beside the stats."""
-    ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
-    return ProcessPoolExecutor(max_workers=min(2, os.cpu_count() or 1), mp_context=ctx)
-
-
-_PROBE = "import torch; print(', '.join(['cpu'] + [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]))"
-_devices: dict[str, str] = {}
-
-
-def _start_probe():
-    """List torch devices in a subprocess (importing torch takes seconds; it runs alongside the analysis)."""
-    if _devices:
-        return None
-    return subprocess.Popen([sys.executable, "-c", _PROBE], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-
-
-def environment(probe=None) -> list[dict]:
-    """Python, platform, package versions and torch devices, as table rows."""
+def environment() -> list[dict]:
+    """Python, platform and package versions of the analysis, as table rows (the trials' hosts are
+    in the trial table)."""
     rows = [{"item": "python", "value": sys.version.split()[0]}, {"item": "platform", "value": platform.platform()}]
     for p in PACKAGES:
         try:
             rows.append({"item": p, "value": metadata.version(p)})
         except metadata.PackageNotFoundError:
             rows.append({"item": p, "value": "not installed"})
-    if "torch" not in _devices:
-        try:
-            out = (probe or _start_probe()).communicate(timeout=120)[0].strip()
-        except subprocess.TimeoutExpired:
-            out = ""
-        _devices["torch"] = out or "unavailable (torch did not import)"
-    rows.append({"item": "torch devices", "value": _devices["torch"]})
     return rows
 
 
@@ -137,7 +105,6 @@ def build(df: pd.DataFrame, *, title: str = "Hyperparameter robustness report", 
           studies=None, definitions=(), ref: str = "min", seed: int = 0, importance_max: int = 64) -> str:  # fmt: skip
     """Render the report HTML for the tidy trial table ``df`` (``studies``: names to list,
     default those in ``df``; ``definitions``: (name, {origin, text}) pairs)."""
-    probe = _start_probe()
     res = summary.results(df)
     studies = sorted(df["study"].dropna().astype(str).unique()) if studies is None else studies
     ctx = dict(title=title, source=source, studies=studies, sections=SECTIONS, definitions=list(definitions),
@@ -148,12 +115,10 @@ def build(df: pd.DataFrame, *, title: str = "Hyperparameter robustness report", 
                             "wd lo": r["wd"][0], "wd hi": r["wd"][1]} for (f, o), r in paper.RANGES.items()]  # fmt: skip
     ctx.update(_findings(df, seed))
     if len(res):
-        with _pool() as pool:
-            ctx.update(_analysis(df, ref, seed, importance_max, pool))
-            _resolve(ctx)
+        ctx.update(_analysis(df, ref, seed, importance_max))
     else:
         ctx.update(_empty())
-    ctx.update(_trials(df), environment=environment(probe))
+    ctx.update(_trials(df), environment=environment())
     env = Environment(loader=PackageLoader("analysis", "templates"), autoescape=select_autoescape(["html"]))
     env.filters["fmt"] = _fmt
     return env.get_template("report.html").render(**ctx)
@@ -180,22 +145,13 @@ def _cols(t: pd.DataFrame) -> list[str]:
     return list(t.columns)
 
 
-def _resolve(ctx: dict) -> None:
-    """Replace figure futures by their PNG in place."""
-    for v in ctx.values():
-        for f in v if isinstance(v, list) else [v]:
-            if isinstance(f, dict) and isinstance(f.get("png"), Future):
-                f["png"] = f["png"].result()
-
-
-def _analysis(df, ref, seed, importance_max, pool) -> dict:
-    """Statistics now; figures and fANOVA submitted to ``pool`` (figure PNGs come back as futures)."""
+def _analysis(df, ref, seed, importance_max) -> dict:
+    """Statistics, figures (inline PNGs) and fANOVA importance."""
 
     def fig(name, *args, caption):
-        return {"png": pool.submit(_render, name, args), "caption": caption}
+        return {"png": _png(getattr(figures, name)(*args)), "caption": caption}
 
     pm = summary.point_means(df)  # seed replicates averaged once, reused below
-    importance = pool.submit(summary.importance, pm, max_trials=importance_max, seed=seed)
     rob = summary.robustness(df, ref=ref, seed=seed)
     ctx = dict(summary=_records(rob), summary_cols=_cols(rob), ref_label=summary.reference_label(df, ref))
 
@@ -241,7 +197,7 @@ def _analysis(df, ref, seed, importance_max, pool) -> dict:
 
     ctx.update(_paper(df))
     try:
-        imp = importance.result()
+        imp = summary.importance(pm, max_trials=importance_max, seed=seed)
         ctx.update(importance=_records(imp), importance_cols=_cols(imp), importance_note="")
         if imp.empty:
             ctx["importance_note"] = "Not enough distinct (lr, wd) runs with varying error for fANOVA."

@@ -42,30 +42,25 @@ def _finite(errors) -> np.ndarray:
     return x[np.isfinite(x)]
 
 
-def edf(errors, weights=None) -> tuple[np.ndarray, np.ndarray]:
+def edf(errors) -> tuple[np.ndarray, np.ndarray]:
     """Empirical distribution function of ``errors``.
 
-    Returns sorted ``x`` and ``F`` with ``F[i]`` = (weighted) fraction of trials with
+    Returns sorted ``x`` and ``F`` with ``F[i]`` = fraction of trials with
     error <= x[i], i.e. F(e) = fraction with error < e just to the right of each step.
     ``F`` lies in (0, 1] and ends at 1; tied values share the same F. Non-finite errors
     (failed trials) are dropped; diverged trials must already carry the chance error.
     """
-    x = np.asarray(errors, dtype=float).ravel()
-    w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float).ravel()
-    keep = np.isfinite(x)
-    x, w = x[keep], w[keep]
+    x = np.sort(_finite(errors), kind="stable")
     if x.size == 0:
         return x, x.copy()
-    order = np.argsort(x, kind="stable")
-    x, w = x[order], w[order]
-    cum = np.cumsum(w) / w.sum()
+    cum = np.arange(1, x.size + 1) / x.size
     last_of_tie = np.searchsorted(x, x, side="right") - 1
     return x, cum[last_of_tie]
 
 
-def edf_at(errors, grid, weights=None) -> np.ndarray:
+def edf_at(errors, grid) -> np.ndarray:
     """Evaluate the EDF (fraction <= g) of ``errors`` at each point of ``grid``."""
-    x, F = edf(errors, weights)
+    x, F = edf(errors)
     k = np.searchsorted(x, np.asarray(grid, dtype=float), side="right")
     return np.concatenate([[0.0], F])[k]
 
@@ -82,35 +77,19 @@ def scaled_delta(errors, best: float, chance: float) -> np.ndarray:
         return (np.asarray(errors, dtype=float) - best) / (chance - best)
 
 
-def edf_band(errors, grid, n_boot: int = 1000, level: float = 0.95, seed: int = 0, weights=None):
+def edf_band(errors, grid, n_boot: int = 1000, level: float = 0.95, seed: int = 0):
     """Pointwise bootstrap band (lo, hi) of the EDF on ``grid``.
 
-    Unweighted: the resampled counts between grid points are exactly
-    Multinomial(n, EDF increments), so the bootstrap costs O(n_boot * len(grid)).
-    Weighted: trials are resampled by index (chunked over resamples).
+    The resampled counts between grid points are exactly Multinomial(n, EDF increments), so the
+    bootstrap costs O(n_boot * len(grid)).
     """
     rng = np.random.default_rng(seed)
-    x = np.asarray(errors, dtype=float).ravel()
-    w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float).ravel()
-    keep = np.isfinite(x)
-    x, w = x[keep], w[keep]
+    x = _finite(errors)
     grid = np.asarray(grid, dtype=float)
-    if weights is None:
-        F = np.concatenate([[0.0], edf_at(x, grid), [1.0]])
-        p = np.clip(np.diff(F), 0, None)
-        counts = rng.multinomial(x.size, p / p.sum(), size=n_boot)
-        boot = np.cumsum(counts, axis=1)[:, :-1] / x.size
-    else:
-        bins = np.searchsorted(grid, x, side="left")  # trial counts for grid points >= x
-        boot = np.empty((n_boot, grid.size))
-        chunk = max(1, 2_000_000 // max(x.size, 1))
-        for s in range(0, n_boot, chunk):
-            b = min(chunk, n_boot - s)
-            idx = rng.integers(0, x.size, size=(b, x.size))
-            rows = np.repeat(np.arange(b), x.size)
-            mass = np.zeros((b, grid.size + 1))
-            np.add.at(mass, (rows, bins[idx].ravel()), w[idx].ravel())
-            boot[s : s + b] = np.cumsum(mass, axis=1)[:, :-1] / mass.sum(axis=1, keepdims=True)
+    F = np.concatenate([[0.0], edf_at(x, grid), [1.0]])
+    p = np.clip(np.diff(F), 0, None)
+    counts = rng.multinomial(x.size, p / p.sum(), size=n_boot)
+    boot = np.cumsum(counts, axis=1)[:, :-1] / x.size
     a = (1 - level) / 2
     lo, hi = np.quantile(boot, [a, 1 - a], axis=0)
     return lo, hi

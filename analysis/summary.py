@@ -131,14 +131,6 @@ def ks_table(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def paired_diffs(df: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
-    """Per-point error differences (model ``b`` minus model ``a``), per optimizer."""
-    pm = point_means(df).dropna(subset=["point"])
-    keys = [k for k in group_keys(df) if k != "model"] + ["point"]
-    m = pm[pm["model"].eq(a)].merge(pm[pm["model"].eq(b)], on=keys, suffixes=("_a", "_b"))
-    return m.assign(diff=m["error_b"] - m["error_a"])[keys + ["lr_a", "wd_a", "error_a", "error_b", "diff"]]
-
-
 def good_ranges(df: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """pycls good range (2.5/50/97.5 %) of lr, wd and lr*wd per group."""
     rows = []

@@ -1,5 +1,6 @@
-"""The one base class for errors a user can cause: the CLI prints them as one line, exit 2."""
+"""The runner's user errors: a ``UserError`` (analysis/errors.py), printed as one line, exit 2."""
+from analysis.errors import UserError
 
 
-class BenchError(Exception):
+class BenchError(UserError):
     """Bad input (unknown names, impossible ranges, missing or corrupt files): reported, not raised."""

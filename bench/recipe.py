@@ -52,16 +52,13 @@ def scaled_lr(lr: float, batch_size: int) -> float:
     return lr * batch_size / BASE_BATCH
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """No weight decay on biases and norm gains (every 1-D parameter), as pycls.
+def param_groups(model, weight_decay: float) -> list[dict]:
+    """No weight decay on biases and norm gains (every 1-D parameter), as pycls: timm's
+    ``param_groups_weight_decay`` with an empty no-decay list, so that unlike timm's default the
+    position embedding and class token *are* decayed (pycls does)."""
+    from timm.optim import param_groups_weight_decay
 
-    Unlike timm's default, the position embedding and class token *are* decayed (pycls does).
-    """
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (no_decay if p.ndim <= 1 else decay).append(p)
-    return [dict(params=decay, weight_decay=weight_decay), dict(params=no_decay, weight_decay=0.0)]
+    return param_groups_weight_decay(model, weight_decay, no_weight_decay_list=())
 
 
 def build_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:

@@ -13,3 +13,41 @@ def test_quickstart_reference_loads_as_a_paired_study():
     # paired: every point has the same (lr, wd) for both models
     per_point = df.groupby(["optimizer", "point"])[["lr", "wd"]].nunique()
     assert (per_point == 1).all().all()
+
+
+LOCAL = REFERENCE / "lr_wd_local"
+
+
+def test_reference_study_verdict_is_recomputed_from_its_csv():
+    """The verdict tables in results/reference/lr_wd_local/README.md are the CSV's numbers."""
+    import re
+
+    from analysis import verdict
+
+    text = (LOCAL / "README.md").read_text()
+    committed = re.search(r"<!-- verdict -->\n(.*?)<!-- /verdict -->", text, re.S).group(1)
+    df = analysis.load_trials(LOCAL / "trials.csv")
+    assert committed == verdict.markdown(verdict.findings(df))
+
+
+def test_reference_study_is_paired_and_complete():
+    df = analysis.load_trials(LOCAL / "trials.csv")
+    assert set(df["model"]) == {"vitp_mini", "vitc_mini"} and set(df["optimizer"]) == {"adamw", "sgd"}
+    search = df[df["seed"] < 1000]
+    per_point = search.groupby(["optimizer", "point"])[["lr", "wd"]].nunique()
+    assert (per_point == 1).all().all()
+    assert search.groupby(["model", "optimizer"]).size().min() >= 24
+
+
+def test_reference_tables_load_unchanged():
+    """Behaviour unchanged: each committed table is already tidy (export -> load is the identity)."""
+    import pandas as pd
+
+    from analysis import records
+
+    for csv in sorted(REFERENCE.rglob("*.csv")):
+        if "calibration" in csv.parts:
+            continue
+        raw = pd.read_csv(csv)
+        assert list(raw.columns) == list(records.COLUMNS), csv
+        pd.testing.assert_frame_equal(analysis.load_trials(csv), records.tidy(raw))

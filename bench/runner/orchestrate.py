@@ -106,7 +106,9 @@ def _launch_and_wait(slots: list[Slot], launcher: launch.Launcher, bar: Bar, pol
                      per_job: int) -> list:
     """Submit the slots to run in jobs of ``per_job`` trials, at most ``launcher.capacity`` jobs at
     once, and record each trial as soon as its result (or its job's end) shows."""
-    queue = deque(s for s in slots if s.action == "run")
+    # point-major order: every model x optimizer gets point i before any gets point i + 1, so a
+    # study stopped early (or read while it runs) holds complete, paired points
+    queue = deque(sorted((s for s in slots if s.action == "run"), key=lambda s: (s.spec.seed, s.spec.point)))
     inflight: dict[Slot, object] = {s: None for s in slots if s.action == "attach"}
     failed = []
     for s in [s for s in slots if s.action == "record"]:
