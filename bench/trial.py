@@ -8,7 +8,6 @@ at the end (a finished trial returns that file at once).  A non-finite loss ends
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
@@ -16,7 +15,6 @@ import resource
 import socket
 import time
 import warnings
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,52 +25,9 @@ from bench import models, recipe as recipes
 from bench.complexity import complexity
 from bench.data import DataBundle, DataError, load_data, make_loader
 from bench.distributed import DistEnv
+from bench.config import TrialConfig, TrialError, finished, same_run  # noqa: F401 (re-exported)
 from bench.errors import BenchError
 from bench.io import atomic_save, atomic_write_json
-
-
-class TrialError(BenchError):
-    """A trial that cannot run as configured (bad names, values, data or checkpoint)."""
-
-
-@dataclass(frozen=True)
-class TrialConfig:
-    """Everything that defines a trial; ``lr`` is for batch 2048 and is scaled to ``batch_size``."""
-
-    model: str
-    optimizer: str
-    lr: float
-    wd: float
-    epochs: int
-    batch_size: int = 128
-    data: str = "synthetic"
-    resolution: int | None = None
-    seed: int = 0
-    recipe: str = "light"
-    device: str | None = None
-
-    def validate(self) -> None:
-        """Raise TrialError for values no training can use."""
-        try:
-            models.spec(self.model)
-        except models.UnknownModelError as e:
-            raise TrialError(str(e)) from None
-        checks = [
-            (self.optimizer in recipes.OPTIMIZERS, f"optimizer must be one of {', '.join(recipes.OPTIMIZERS)}"),
-            (self.recipe in recipes.RECIPES, f"recipe must be one of {', '.join(recipes.RECIPES)}"),
-            (self.lr > 0 and math.isfinite(self.lr), f"lr must be a positive number, got {self.lr}"),
-            (self.wd >= 0 and math.isfinite(self.wd), f"wd must be >= 0, got {self.wd}"),
-            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
-            (self.batch_size >= 2 and self.batch_size % 2 == 0, f"batch size must be even and >= 2, got {self.batch_size}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise TrialError(message)
-
-    @property
-    def key(self) -> dict:
-        """The fields a checkpoint must match to be resumed (the device may change, e.g. on requeue)."""
-        return {k: v for k, v in asdict(self).items() if k != "device"}
 
 
 def _seed_epoch(seed: int, epoch: int) -> None:
@@ -202,20 +157,10 @@ def _load_checkpoint(path: Path, cfg: TrialConfig, device: torch.device) -> dict
         path.replace(path.with_suffix(".corrupt"))
         warnings.warn(f"checkpoint {path} is unreadable ({type(e).__name__}); kept as .corrupt, starting over")
         return None
-    if state.get("config") != cfg.key:
+    if not same_run(state.get("config"), cfg):
         raise TrialError(f"{path} belongs to another trial configuration ({state.get('config')}); "
                          "use another --out directory or delete it")
     return state
-
-
-def _finished(result_path: Path, cfg: TrialConfig) -> dict | None:
-    if not result_path.exists():
-        return None
-    try:
-        result = json.loads(result_path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    return result if result.get("config") == cfg.key else None
 
 
 def run_trial(cfg: TrialConfig, out_dir, *, log=print) -> dict:
@@ -223,7 +168,7 @@ def run_trial(cfg: TrialConfig, out_dir, *, log=print) -> dict:
     cfg.validate()
     out = Path(out_dir)
     result_path, ckpt_path = out / "result.json", out / "checkpoint.pt"
-    done = _finished(result_path, cfg)
+    done = finished(out, cfg)
     if done is not None:
         return done
     dist = DistEnv.from_env()

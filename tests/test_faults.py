@@ -40,7 +40,7 @@ def finish_on_disk(results: Path, n_points: int, study="lr_wd") -> dict:
     """result.json in the trial dir of every spec of STUDY with n_points points (as if trained)."""
     specs = expand(studies.load(study), Overrides(models=("vitp_mini", "vitc_mini"), trials=n_points, epochs=(1,),
                                                  data="synthetic:256"))
-    errors = {s.key: 10.0 + s.point + 20 * (s.model == "vitc_mini") + 5 * (s.optimizer == "sgd") for s in specs}
+    errors = {s.key: 10.0 + s.point + 20 * (s.cfg.model == "vitc_mini") + 5 * (s.cfg.optimizer == "sgd") for s in specs}
     for s in specs:
         atomic_write_json(results / study / "trials" / s.key / "result.json", fake_result(s, error=errors[s.key]))
     return errors

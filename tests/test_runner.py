@@ -24,9 +24,9 @@ RECORD_ATTRS = {"study", "model", "optimizer", "budget", "epochs", "seed", "poin
 
 
 def fake_result(spec, error=40.0, diverged=False):
-    return dict(config=spec.config(), error=error, raw_error=error + 1, diverged=diverged, num_classes=10,
-                chance=90.0, gflops=0.004, params_m=0.26, acts_m=0.06, resolution=32, batch_size=spec.batch_size,
-                data=spec.data, seconds=1.5, curve=[dict(epoch=1, train_loss=2.0, error=error, raw_error=error + 1,
+    return dict(config=spec.cfg.key, error=error, raw_error=error + 1, diverged=diverged, num_classes=10,
+                chance=90.0, gflops=0.004, params_m=0.26, acts_m=0.06, resolution=32, batch_size=spec.cfg.batch_size,
+                data=spec.cfg.data, seconds=1.5, curve=[dict(epoch=1, train_loss=2.0, error=error, raw_error=error + 1,
                                                          img_per_s=100.0, seconds=1.5, peak_mem_mb=10.0)])
 
 
@@ -60,45 +60,45 @@ def test_shipped_studies_load_and_expand(name):
     assert {"paper", "local"} <= set(study.budgets)
     for budget in ("paper", "local"):
         ss = expand(study, Overrides(budget=budget))
-        assert ss and all(s.lr > 0 and s.wd > 0 for s in ss)
+        assert ss and all(s.cfg.lr > 0 and s.cfg.wd > 0 for s in ss)
         assert len({s.key for s in ss}) == len(ss)
 
 
 def test_lr_wd_paper_budget_matches_the_paper():
     study = studies.load("lr_wd")
     ss = expand(study, Overrides(budget="paper"))
-    vitp = [s for s in ss if s.model == "vitp_4gf" and s.optimizer == "adamw"]
-    assert len(vitp) == 64 and {s.epochs for s in vitp} == {50} and vitp[0].recipe == "paper"
-    assert {s.optimizer for s in ss} == {"adamw", "sgd"}
+    vitp = [s for s in ss if s.cfg.model == "vitp_4gf" and s.cfg.optimizer == "adamw"]
+    assert len(vitp) == 64 and {s.cfg.epochs for s in vitp} == {50} and vitp[0].cfg.recipe == "paper"
+    assert {s.cfg.optimizer for s in ss} == {"adamw", "sgd"}
     assert study.space("vit", "sgd") == {"lr": (0.1, 3.2), "wd": (4e-6, 1.2e-4)}
     assert study.space("regnety", "adamw") == {"lr": (1.25e-3, 4e-2), "wd": (0.0075, 0.24)}
-    assert {s.batch_size for s in ss if s.model == "regnety_16gf"} == {1024}
+    assert {s.cfg.batch_size for s in ss if s.cfg.model == "regnety_16gf"} == {1024}
 
 
 def test_optimizer_study_epochs_scale_with_the_budget():
     study = studies.load("optimizer")
     paper = expand(study, Overrides(budget="paper", models=("vitc_4gf",)))
-    assert sorted({s.epochs for s in paper}) == [50, 100, 200, 400]
-    sgd = [s for s in paper if s.optimizer == "sgd"][0]
-    assert (sgd.lr, sgd.wd, sgd.point) == (1.3, 2.2e-5, 0)
+    assert sorted({s.cfg.epochs for s in paper}) == [50, 100, 200, 400]
+    sgd = [s for s in paper if s.cfg.optimizer == "sgd"][0]
+    assert (sgd.cfg.lr, sgd.cfg.wd, sgd.point) == (1.3, 2.2e-5, 0)
     local = expand(study, Overrides(budget="local"))
-    assert sorted({s.epochs for s in local}) == [1, 2, 4, 8]  # 0.02 x [50, 100, 200, 400]
-    assert {s.model for s in local} == {"vitp_mini", "vitc_mini", "regnety_mini"}
+    assert sorted({s.cfg.epochs for s in local}) == [1, 2, 4, 8]  # 0.02 x [50, 100, 200, 400]
+    assert {s.cfg.model for s in local} == {"vitp_mini", "vitc_mini", "regnety_mini"}
 
 
 def test_local_budget_scales_lrs_on_the_same_draws():
     study = studies.load("lr_wd")
-    paper = {(s.optimizer, s.point): s for s in expand(study, Overrides(budget="paper", models=("vitc_1gf",)))}
+    paper = {(s.cfg.optimizer, s.point): s for s in expand(study, Overrides(budget="paper", models=("vitc_1gf",)))}
     local = expand(study, Overrides(budget="local", models=("vitc_mini",)))
     budget = study.budget("local")
-    assert {s.epochs for s in local} == {budget.epochs(50)}
+    assert {s.cfg.epochs for s in local} == {budget.epochs(50)}
     for s in local:
-        ref, factor = paper[(s.optimizer, s.point)], budget.lr_factor("vit", s.optimizer)
-        assert s.lr == pytest.approx(factor * ref.lr) and s.wd == ref.wd
-        assert s.space[0] == tuple(factor * v for v in study.space("vit", s.optimizer)["lr"])
+        ref, factor = paper[(s.cfg.optimizer, s.point)], budget.lr_factor("vit", s.cfg.optimizer)
+        assert s.cfg.lr == pytest.approx(factor * ref.cfg.lr) and s.cfg.wd == ref.cfg.wd
+        assert s.space[0] == tuple(factor * v for v in study.space("vit", s.cfg.optimizer)["lr"])
     opt_study = studies.load("optimizer")
     tuned = expand(opt_study, Overrides(budget="local", models=("vitc_mini",), optimizers=("adamw",)))
-    assert tuned[0].lr == pytest.approx(opt_study.budget("local").lr_factor("vit", "adamw") * 2.5e-3)
+    assert tuned[0].cfg.lr == pytest.approx(opt_study.budget("local").lr_factor("vit", "adamw") * 2.5e-3)
 
 
 @pytest.mark.parametrize("lr_scale,family,opt,factor", [
@@ -130,13 +130,13 @@ def test_overrides_replace_the_file():
     ss = expand(study, Overrides(budget="local", models=("vitc_mini",), optimizers=("sgd",), trials=5, epochs=(3,),
                                  data="synthetic:64", seeds=2))
     assert len(ss) == 5 * 2
-    assert {(s.model, s.optimizer, s.epochs, s.data) for s in ss} == {("vitc_mini", "sgd", 3, "synthetic:64")}
-    assert {s.seed for s in ss} == {0, 1}
+    assert {(s.cfg.model, s.cfg.optimizer, s.cfg.epochs, s.cfg.data) for s in ss} == {("vitc_mini", "sgd", 3, "synthetic:64")}
+    assert {s.cfg.seed for s in ss} == {0, 1}
 
 
 def test_stem_study_names_its_models():
     study = studies.load("stem")
-    assert {s.model for s in expand(study, Overrides(budget="paper"))} == {
+    assert {s.cfg.model for s in expand(study, Overrides(budget="paper"))} == {
         "vitp_4gf", "vitc_4gf", "vitc_4gf_s1", "vitc_4gf_s2", "vitc_4gf_s3", "vitc_4gf_s4"}
 
 
@@ -178,10 +178,10 @@ def test_common_random_numbers_pair_models():
     for s in ss:
         (lo, hi), (wlo, whi) = s.space
         # every model's point i is the same draw u_i, mapped into its family's range
-        assert np.log(s.lr / lo) / np.log(hi / lo) == pytest.approx(u[s.point, 0])
-        assert np.log(s.wd / wlo) / np.log(whi / wlo) == pytest.approx(u[s.point, 1])
-    by = {(s.model, s.point): s for s in ss}
-    assert by["vitp_mini", 3].lr == by["vitc_mini", 3].lr != by["regnety_mini", 3].lr
+        assert np.log(s.cfg.lr / lo) / np.log(hi / lo) == pytest.approx(u[s.point, 0])
+        assert np.log(s.cfg.wd / wlo) / np.log(whi / wlo) == pytest.approx(u[s.point, 1])
+    by = {(s.cfg.model, s.point): s for s in ss}
+    assert by["vitp_mini", 3].cfg.lr == by["vitc_mini", 3].cfg.lr != by["regnety_mini", 3].cfg.lr
 
 
 def test_sampling_is_seeded_and_prefix_stable():
@@ -197,10 +197,10 @@ def test_sampling_is_seeded_and_prefix_stable():
 
 def test_confirm_picks_the_best_points_with_new_seeds():
     base = expand(studies.load("lr_wd"), Overrides(models=("vitp_mini",), optimizers=("sgd",), trials=4))
-    errors = {("vitp_mini", "sgd", base[0].epochs, p): [e] for p, e in enumerate([50.0, 20.0, 70.0, 30.0])}
+    errors = {("vitp_mini", "sgd", base[0].cfg.epochs, p): [e] for p, e in enumerate([50.0, 20.0, 70.0, 30.0])}
     out = specs.confirm(base, errors, n_best=2, seeds=3)
     assert sorted({s.point for s in out}) == [1, 3]
-    assert sorted({s.seed for s in out}) == [1000, 1001, 1002]
+    assert sorted({s.cfg.seed for s in out}) == [1000, 1001, 1002]
     assert len({s.key for s in out}) == 6
 
 
@@ -221,7 +221,7 @@ def test_records_follow_the_contract(tmp_path):
     assert RECORD_ATTRS <= set(t0.user_attrs) and t0.value == 40.0 and t0.state == TrialState.COMPLETE
     f = studies.load("lr_wd").budget("local").lr_factor("vit", "adamw")
     assert t0.distributions["lr"] == optuna.distributions.FloatDistribution(f * 2.5e-4, f * 8e-3, log=True)  # local lr_scale
-    assert t0.params == {"lr": ss[0].lr, "wd": ss[0].wd} and t0.user_attrs["point"] == 0
+    assert t0.params == {"lr": ss[0].cfg.lr, "wd": ss[0].cfg.wd} and t0.user_attrs["point"] == 0
     assert t1.state == TrialState.COMPLETE and t1.value == 90.0 and t1.user_attrs["diverged"] is True
     df = export.table(store.optuna, "lr_wd")
     assert list(df.columns) == list(records.COLUMNS) and len(df) == 2

@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import records
+from bench.config import TrialConfig
 from bench.runner import orchestrate
 from bench.runner.specs import TrialSpec
 from bench.runner.studies import Study, StudyError
@@ -72,10 +73,10 @@ def specs(study: Study, budget_name: str, grid: Grid, step: float, seeds: int, m
     budget = study.budget(budget_name)
     epochs = budget.epochs(study.epochs[0])
     space = ((grid.lr(-max_k, step), grid.lr(max_k, step)), study.space(grid.family, grid.optimizer)["wd"])
-    return [TrialSpec(study=f"calibrate_{study.name}", budget=budget.name, model=m, family=grid.family,
-                      optimizer=grid.optimizer, epochs=epochs, seed=s, point=k, lr=grid.lr(k, step), wd=grid.wd,
-                      data=budget.data, recipe=budget.recipe, batch_size=budget.batch_for(m),
-                      resolution=budget.resolution, space=space)
+    return [TrialSpec(study=f"calibrate_{study.name}", budget=budget.name, family=grid.family, point=k, space=space,
+                      cfg=TrialConfig(model=m, optimizer=grid.optimizer, lr=grid.lr(k, step), wd=grid.wd,
+                                      epochs=epochs, batch_size=budget.batch_for(m), data=budget.data,
+                                      resolution=budget.resolution, seed=s, recipe=budget.recipe))
             for m in grid.models for k in grid.ks for s in range(seeds)]
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import submitit
 
+from bench.config import TrialConfig
+
 HEARTBEAT_S = 5.0
 ERROR_FILE = "error.txt"
 
@@ -22,8 +24,8 @@ class TrialJob(submitit.helpers.Checkpointable):
     trials return their result at once and the interrupted one resumes from its checkpoint (all
     state lives on disk, not in this object)."""
 
-    def __init__(self, items: list[tuple[dict, str]], threads: int | None = None):
-        self.items, self.threads = [(config, str(out)) for config, out in items], threads
+    def __init__(self, items: list[tuple[TrialConfig, str]], threads: int | None = None):
+        self.items, self.threads = [(cfg, str(out)) for cfg, out in items], threads
 
     def __call__(self) -> list[dict | None]:
         env = submitit.JobEnvironment()
@@ -41,7 +43,7 @@ class TrialJob(submitit.helpers.Checkpointable):
         if rank0:
             threading.Thread(target=_heartbeat, args=(outs, stop), daemon=True).start()
         try:
-            results = [self._one(config, out, env, rank0) for (config, _), out in zip(self.items, outs)]
+            results = [self._one(cfg, out, env, rank0) for (cfg, _), out in zip(self.items, outs)]
         finally:
             stop.set()
         if len(results) == 1 and results[0] is None:  # a job of one trial fails as that trial did
@@ -49,8 +51,8 @@ class TrialJob(submitit.helpers.Checkpointable):
         return results
 
     @staticmethod
-    def _one(config: dict, out: Path, env, rank0: bool) -> dict | None:
-        from bench.trial import TrialConfig, run_trial
+    def _one(cfg: TrialConfig, out: Path, env, rank0: bool) -> dict | None:
+        from bench.trial import run_trial
 
         if rank0:
             out.mkdir(parents=True, exist_ok=True)
@@ -60,7 +62,7 @@ class TrialJob(submitit.helpers.Checkpointable):
                 restart=int(os.environ.get("SLURM_RESTART_COUNT", 0)),
                 checkpoint=(out / "checkpoint.pt").exists()))
         try:
-            return run_trial(TrialConfig(**config), out, log=lambda *a: print(*a, flush=True))
+            return run_trial(cfg, out, log=lambda *a: print(*a, flush=True))
         except Exception as e:  # recorded as this trial's failure; its chunk-mates go on
             if rank0:
                 (out / ERROR_FILE).write_text(f"{type(e).__name__}: {e}\n\n{traceback.format_exc()}")

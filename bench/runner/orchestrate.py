@@ -15,6 +15,7 @@ from pathlib import Path
 
 from optuna.trial import TrialState
 
+from bench.config import finished
 from bench.errors import BenchError
 from bench.io import atomic_write_json
 from bench.runner import launch, plan, storage
@@ -108,7 +109,7 @@ def _launch_and_wait(slots: list[Slot], launcher: launch.Launcher, bar: Bar, pol
     once, and record each trial as soon as its result (or its job's end) shows."""
     # point-major order: every model x optimizer gets point i before any gets point i + 1, so a
     # study stopped early (or read while it runs) holds complete, paired points
-    queue = deque(sorted((s for s in slots if s.action == "run"), key=lambda s: (s.spec.seed, s.spec.point)))
+    queue = deque(sorted((s for s in slots if s.action == "run"), key=lambda s: (s.spec.cfg.seed, s.spec.point)))
     inflight: dict[Slot, object] = {s: None for s in slots if s.action == "attach"}
     failed = []
     for s in [s for s in slots if s.action == "record"]:
@@ -123,7 +124,7 @@ def _launch_and_wait(slots: list[Slot], launcher: launch.Launcher, bar: Bar, pol
                 s.out_dir.mkdir(parents=True, exist_ok=True)
                 if s.trial_id is None:
                     s.trial_id = s.store.start(s.study, s.spec)
-            jobs = launcher.submit([[(s.spec.config(), s.out_dir) for s in c] for c in chunks])
+            jobs = launcher.submit([[(s.spec.cfg, s.out_dir) for s in c] for c in chunks])
             for chunk, job in zip(chunks, jobs):
                 for s in chunk:
                     s.job_id = str(job.job_id)
@@ -205,9 +206,8 @@ def _finish(s: Slot, job) -> str:
 
 
 def _result(s: Slot) -> dict | None:
-    """The engine's result.json in the trial dir, if it is this spec's (same config)."""
-    result = _read_json(s.out_dir / "result.json")
-    return result if result is not None and result.get("config") == s.spec.config() else None
+    """The engine's result.json in the trial dir, if it is this spec's run."""
+    return finished(s.out_dir, s.spec.cfg)
 
 
 def _confirm_specs(study_def: Study, ov: Overrides, store, seed: int, n_best: int) -> list[TrialSpec]:

@@ -37,10 +37,10 @@ def check(specs, cluster: str) -> str:
     from bench.architectures import check_resolution
     from bench.dataspec import DataError, missing_folder
 
-    for model, res in sorted({(s.model, s.resolution) for s in specs}, key=str):
+    for model, res in sorted({(s.cfg.model, s.cfg.resolution) for s in specs}, key=str):
         check_resolution(model, res)
     notes = []
-    for data in sorted({s.data for s in specs}):
+    for data in sorted({s.cfg.data for s in specs}):
         try:
             folder = missing_folder(data)
         except DataError as e:
@@ -56,17 +56,17 @@ def describe(specs, todo, counts: dict) -> str:
     """Lines: what the study holds, what this run does, and its images."""
     if not specs:
         return "nothing to run"
-    models = sorted({s.model for s in specs})
-    opts = sorted({s.optimizer for s in specs})
-    epochs = sorted({s.epochs for s in specs})
+    models = sorted({s.cfg.model for s in specs})
+    opts = sorted({s.cfg.optimizer for s in specs})
+    epochs = sorted({s.cfg.epochs for s in specs})
     s0 = specs[0]
-    lines = [f"study {s0.study!r}, budget {s0.budget!r}, data {s0.data!r}, recipe {s0.recipe!r}: "
+    lines = [f"study {s0.study!r}, budget {s0.budget!r}, data {s0.cfg.data!r}, recipe {s0.cfg.recipe!r}: "
              f"{len(specs)} trials = {len(models)} models x {len(opts)} optimizers x "
-             f"{len({(s.point, s.seed) for s in specs})} point-seeds x epochs {epochs}",
+             f"{len({(s.point, s.cfg.seed) for s in specs})} point-seeds x epochs {epochs}",
              "  " + ", ".join(f"{k} {v}" for k, v in counts.items())]
-    sizes = split_sizes(s0.data)
+    sizes = split_sizes(s0.cfg.data)
     n_img = sizes and sizes[0]
-    ep = sum(s.epochs for s in todo)
+    ep = sum(s.cfg.epochs for s in todo)
     lines.append(f"  to train: {len(todo)} trials, {ep} epochs"
                  + (f", {ep * n_img:,} images ({n_img:,} per epoch)" if n_img else ""))
     return "\n".join(lines)
@@ -90,21 +90,22 @@ def estimate(todo, launcher, per_job: int | None = None) -> Cost:
     from bench.perf import measure_train_throughput
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    sizes = split_sizes(todo[0].data)
+    sizes = split_sizes(todo[0].cfg.data)
     if not sizes:
         return Cost(per_job or 1, "  cost: unknown (size of the data set unknown before loading)")
     n_train, n_val = sizes
     threads = getattr(launcher, "threads", None)
 
     def key(s):  # (model, resolution, batch) measured: the real batch at small resolutions, <= 32 else
-        res = s.resolution or default_resolution(s.model)
-        return s.model, res, s.batch_size if res <= 64 else min(s.batch_size, 32)
+        c = s.cfg
+        res = c.resolution or default_resolution(c.model)
+        return c.model, res, c.batch_size if res <= 64 else min(c.batch_size, 32)
 
     rate = {}
     with _threads(threads):
         for k in dict.fromkeys(key(s) for s in todo):
             rate[k] = measure_train_throughput(*k, device=device, steps=3)
-    trial_s = [s.epochs * (n_train + 2 * n_val / 3) / rate[key(s)] for s in todo]
+    trial_s = [s.cfg.epochs * (n_train + 2 * n_val / 3) / rate[key(s)] for s in todo]
     mean_s = sum(trial_s) / len(trial_s)
     workers = launcher.capacity if launcher.capacity != float("inf") else launcher.opts.array_parallelism
     auto = math.ceil(JOB_START_S / (START_SHARE * mean_s))

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, replace
 
 from analysis import paper
+from bench.config import TrialConfig
 from bench.runner import sampling
 from bench.runner.studies import Study, StudyError
 
@@ -28,42 +29,27 @@ class Overrides:
 
 @dataclass(frozen=True)
 class TrialSpec:
-    """One training run: everything the engine needs plus its place in the study."""
+    """One training run (``cfg``, what the engine trains) and its place in the study."""
 
     study: str
     budget: str
-    model: str
     family: str
-    optimizer: str
-    epochs: int
-    seed: int
     point: int
-    lr: float
-    wd: float
-    data: str
-    recipe: str
-    batch_size: int
-    resolution: int | None
     space: tuple  # ((lr_low, lr_high), (wd_low, wd_high))
+    cfg: TrialConfig
 
     @property
     def study_name(self) -> str:
         """The optuna study holding this trial (docs/records.md)."""
-        return f"{self.study}/{self.model}/{self.optimizer}/{self.budget}"
+        return f"{self.study}/{self.cfg.model}/{self.cfg.optimizer}/{self.budget}"
 
     @property
     def key(self) -> str:
         """Deterministic id of the trial: its directory name and its ``key`` user attr."""
-        cfg = json.dumps([self.budget, self.data, self.recipe, self.batch_size, self.resolution,
-                          repr(self.lr), repr(self.wd)])
-        digest = hashlib.sha1(cfg.encode()).hexdigest()[:8]
-        return f"{self.model}-{self.optimizer}-e{self.epochs}-p{self.point}-s{self.seed}-{digest}"
-
-    def config(self) -> dict:
-        """Keyword arguments of bench.trial.TrialConfig."""
-        return dict(model=self.model, optimizer=self.optimizer, lr=self.lr, wd=self.wd, epochs=self.epochs,
-                    batch_size=self.batch_size, data=self.data, resolution=self.resolution, seed=self.seed,
-                    recipe=self.recipe)
+        c = self.cfg
+        digest = hashlib.sha1(json.dumps([self.budget, c.data, c.recipe, c.batch_size, c.resolution,
+                                          repr(c.lr), repr(c.wd)]).encode()).hexdigest()[:8]
+        return f"{c.model}-{c.optimizer}-e{c.epochs}-p{self.point}-s{c.seed}-{digest}"
 
 
 def expand(study: Study, ov: Overrides) -> list[TrialSpec]:
@@ -90,11 +76,11 @@ def expand(study: Study, ov: Overrides) -> list[TrialSpec]:
             for point, (lr, wd) in enumerate((lr * factor, wd) for lr, wd in pts):
                 for ep in epochs:
                     for s in range(ov.seeds):
-                        out.append(TrialSpec(
-                            study=study.name, budget=budget.name, model=model, family=family, optimizer=opt,
-                            epochs=ep, seed=s, point=point, lr=lr, wd=wd, data=ov.data or budget.data,
-                            recipe=budget.recipe, batch_size=budget.batch_for(model), resolution=budget.resolution,
-                            space=(space["lr"], space["wd"])))
+                        cfg = TrialConfig(model=model, optimizer=opt, lr=lr, wd=wd, epochs=ep,
+                                          batch_size=budget.batch_for(model), data=ov.data or budget.data,
+                                          resolution=budget.resolution, seed=s, recipe=budget.recipe)
+                        out.append(TrialSpec(study=study.name, budget=budget.name, family=family, point=point,
+                                             space=(space["lr"], space["wd"]), cfg=cfg))
     return out
 
 
@@ -106,10 +92,11 @@ def confirm(specs: list[TrialSpec], errors: dict, n_best: int, seeds: int) -> li
     """
     best: dict = {}
     for s in specs:
-        errs = errors.get((s.model, s.optimizer, s.epochs, s.point))
-        if errs and s.seed == 0:
-            best.setdefault((s.model, s.optimizer, s.epochs), []).append((sum(errs) / len(errs), s.point, s))
-    return [replace(s, seed=CONFIRM_SEED0 + k)
+        c = s.cfg
+        errs = errors.get((c.model, c.optimizer, c.epochs, s.point))
+        if errs and c.seed == 0:
+            best.setdefault((c.model, c.optimizer, c.epochs), []).append((sum(errs) / len(errs), s.point, s))
+    return [replace(s, cfg=replace(s.cfg, seed=CONFIRM_SEED0 + k))
             for group in best.values() for _, _, s in sorted(group, key=lambda t: t[:2])[:n_best]
             for k in range(seeds)]
 

@@ -94,7 +94,7 @@ class Store:
             attrs = self.optuna.get_study_user_attrs(sid)
             want = {"space": {"lr": list(spec.space[0]), "wd": list(spec.space[1])}, SEED_ATTR: sampling_seed}
             if "space" not in attrs:
-                for k, v in dict(study=spec.study, model=spec.model, optimizer=spec.optimizer, budget=spec.budget,
+                for k, v in dict(study=spec.study, model=spec.cfg.model, optimizer=spec.cfg.optimizer, budget=spec.budget,
                                  family=spec.family, **want).items():
                     self.optuna.set_study_user_attr(sid, k, v)
                 return name
@@ -131,9 +131,10 @@ class Store:
 
     def start(self, study: str, spec: TrialSpec) -> int:
         """Add a RUNNING trial for spec (params, distributions, identity attrs); returns its trial id."""
-        attrs = dict(study=spec.study, model=spec.model, optimizer=spec.optimizer, budget=spec.budget,
-                     epochs=spec.epochs, seed=spec.seed, point=spec.point, key=spec.key, job_id="", host="")
-        template = optuna.trial.create_trial(state=TrialState.RUNNING, params={"lr": spec.lr, "wd": spec.wd},
+        c = spec.cfg
+        attrs = dict(study=spec.study, model=c.model, optimizer=c.optimizer, budget=spec.budget,
+                     epochs=c.epochs, seed=c.seed, point=spec.point, key=spec.key, job_id="", host="")
+        template = optuna.trial.create_trial(state=TrialState.RUNNING, params={"lr": c.lr, "wd": c.wd},
                                              distributions=distributions(spec.space), user_attrs=attrs)
         return self.add(study, template)
 
