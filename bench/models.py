@@ -3,16 +3,23 @@
 After ``import bench``, ``timm.create_model("vitc_1gf", num_classes=10, img_size=64)`` works.
 Architectures follow Xiao et al. 2021 (Table 1, Table 2) and the authors' pycls configs; see
 ``shared/reference/paper.md``.  Small ``*_mini`` variants are sized for 32 px laptop studies.
+
+``create`` also builds any other timm model by name and user factories named ``module:function``.
 """
 from __future__ import annotations
 
+import importlib
+import inspect
 import math
+import os
+import sys
 from dataclasses import dataclass, field, replace
 from functools import partial
 
+import timm
 import torch
 from timm.layers import ConvNormAct, PatchEmbed
-from timm.models import register_model
+from timm.models import get_pretrained_cfg_value, register_model
 from timm.models.regnet import RegNet, RegNetCfg, adjust_widths_groups_comp
 from timm.models.vision_transformer import Attention, Mlp, VisionTransformer
 from torch import nn
@@ -160,9 +167,13 @@ PAPER_COMPLEXITY = {
 PAPER_MODELS = list(PAPER_COMPLEXITY)
 
 
-def family(name: str) -> str:
-    """'vit' or 'regnety': selects the family's lr/wd ranges."""
-    return "vit" if isinstance(spec(name), ViTSpec) else "regnety"
+def family(name: str) -> str | None:
+    """A bench model's family, 'vit' or 'regnety' (its lr/wd ranges); None for any other model.
+
+    Other models take theirs from the study (``bench run --family``, else its ``[families]`` table).
+    """
+    s = SPECS.get(name)
+    return None if s is None else "vit" if isinstance(s, ViTSpec) else "regnety"
 
 
 def spec(name: str) -> ViTSpec | RegNetSpec:
@@ -172,14 +183,29 @@ def spec(name: str) -> ViTSpec | RegNetSpec:
     return SPECS[name]
 
 
+def check(name: str) -> None:
+    """Raise UnknownModelError unless ``name`` is a bench model, a timm model or a ``module:function``."""
+    if name not in SPECS:
+        _builder(name)
+
+
 def default_resolution(name: str) -> int:
-    """The model's training resolution in the paper (32 for the mini models)."""
-    return spec(name).resolution
+    """The model's own resolution: the paper's (32 for the minis), timm's pretrained input size, a
+    factory's ``img_size`` default; else 224."""
+    if name in SPECS:
+        return SPECS[name].resolution
+    fn, from_timm = _builder(name)
+    if from_timm:
+        size = get_pretrained_cfg_value(name, "input_size")
+        return size[-1] if size else 224
+    default = inspect.signature(fn).parameters.get("img_size", inspect.Parameter("img_size", 1)).default
+    return default if isinstance(default, int) and not isinstance(default, bool) else 224
 
 
 class UnknownModelError(BenchError, ValueError):
-    def __init__(self, name):
-        super().__init__(f"unknown model {name!r}; valid models: {', '.join(MODEL_NAMES)}")
+    def __init__(self, name, why=""):
+        super().__init__(why or f"unknown model {name!r}; valid models: {', '.join(MODEL_NAMES)}, any timm model "
+                                f"name (e.g. resnet18) or a factory module:function")
 
 
 def _build_vit(s: ViTSpec, img_size=None, **kwargs) -> VisionTransformer:
@@ -231,11 +257,46 @@ def _build_regnet(s: RegNetSpec, img_size=None, **kwargs) -> StagedRegNet:
 
 
 def create(name: str, num_classes: int = 1000, img_size: int | None = None, **kwargs) -> nn.Module:
-    """Build a registered model by name (the same as ``timm.create_model``)."""
-    s = spec(name)
-    if isinstance(s, ViTSpec):
-        return _build_vit(s, img_size=img_size, num_classes=num_classes, **kwargs)
-    return _build_regnet(s, num_classes=num_classes, **kwargs)
+    """Build a model by name: a bench model, any timm model (never pretrained) or a ``module:function``
+    factory called with ``num_classes`` (and ``img_size`` where it takes one)."""
+    if name in SPECS:
+        s = SPECS[name]
+        if isinstance(s, ViTSpec):
+            return _build_vit(s, img_size=img_size, num_classes=num_classes, **kwargs)
+        return _build_regnet(s, num_classes=num_classes, **kwargs)
+    fn, from_timm = _builder(name)
+    if from_timm:
+        if img_size is not None:
+            try:
+                return timm.create_model(name, pretrained=False, num_classes=num_classes, img_size=img_size, **kwargs)
+            except TypeError as e:  # timm cannot tell beforehand whether a model takes img_size
+                if "img_size" not in str(e):
+                    raise
+        return timm.create_model(name, pretrained=False, num_classes=num_classes, **kwargs)
+    if img_size is not None and "img_size" in inspect.signature(fn).parameters:
+        kwargs["img_size"] = img_size
+    model = fn(num_classes=num_classes, **kwargs)
+    if not isinstance(model, nn.Module):
+        raise UnknownModelError(name, f"model factory {name!r} returned {type(model).__name__}, not an nn.Module")
+    return model
+
+
+def _builder(name: str):
+    """``(callable, from_timm)`` of a name that is not a bench model."""
+    module, sep, attr = name.partition(":")
+    if not sep:
+        if not timm.is_model(name):
+            raise UnknownModelError(name)
+        return timm.model_entrypoint(name), True
+    if os.getcwd() not in sys.path:  # `bench` is a console script: its sys.path lacks the cwd
+        sys.path.append(os.getcwd())
+    try:
+        fn = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError, ValueError) as e:
+        raise UnknownModelError(name, f"cannot import model factory {name!r}: {e}") from None
+    if not callable(fn):
+        raise UnknownModelError(name, f"model factory {name!r} is not callable")
+    return fn, False
 
 
 def _entrypoint(name):

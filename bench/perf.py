@@ -121,7 +121,7 @@ def report(model: str, resolution: int | None, batch_size: int, device: str, ste
 
 
 def run(args) -> int:
-    models.spec(args.model)
+    models.check(args.model)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("bench perf: error: --device cuda but no CUDA device is available")
         return 2

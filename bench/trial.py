@@ -54,7 +54,7 @@ class TrialConfig:
     def validate(self) -> None:
         """Raise TrialError for values no training can use."""
         try:
-            models.spec(self.model)
+            models.check(self.model)
         except models.UnknownModelError as e:
             raise TrialError(str(e)) from None
         checks = [
