@@ -96,9 +96,9 @@ def _count(model: nn.Module, resolution: int) -> dict:
         for h in hooks:
             h.remove()
     if watch.missed:
-        where = {op: sorted(ns) for op, ns in sorted(watch.missed.items())}
+        where = [(op, sorted(ns)) for op, ns in sorted(watch.missed.items())]
         warnings.warn(f"{type(model).__name__}: flops/acts leave out " + "; ".join(
-            f"{op} ({', '.join(ns[:2])}{f', ... {len(ns)} modules' if len(ns) > 2 else ''})" for op, ns in where.items()),
+            f"{op} ({', '.join(ns[:2])}{f', ... {len(ns)} modules' if len(ns) > 2 else ''})" for op, ns in where),
             UncountedWarning, stacklevel=3)
     totals["params"] = sum(p.numel() for p in model.parameters())
     return totals
