@@ -186,7 +186,7 @@ def spec(name: str) -> ViTSpec | RegNetSpec:
 def check(name: str) -> None:
     """Raise UnknownModelError unless ``name`` is a bench model, a timm model or a ``module:function``."""
     if name not in SPECS:
-        _builder(name)
+        _factory(name)
 
 
 def default_resolution(name: str) -> int:
@@ -194,12 +194,12 @@ def default_resolution(name: str) -> int:
     factory's ``img_size`` default; else 224."""
     if name in SPECS:
         return SPECS[name].resolution
-    fn, from_timm = _builder(name)
-    if from_timm:
+    fn = _factory(name)
+    if fn is None:
         size = get_pretrained_cfg_value(name, "input_size")
         return size[-1] if size else 224
-    default = inspect.signature(fn).parameters.get("img_size", inspect.Parameter("img_size", 1)).default
-    return default if isinstance(default, int) and not isinstance(default, bool) else 224
+    param = inspect.signature(fn).parameters.get("img_size")
+    return param.default if param is not None and type(param.default) is int else 224
 
 
 class UnknownModelError(BenchError, ValueError):
@@ -264,8 +264,8 @@ def create(name: str, num_classes: int = 1000, img_size: int | None = None, **kw
         if isinstance(s, ViTSpec):
             return _build_vit(s, img_size=img_size, num_classes=num_classes, **kwargs)
         return _build_regnet(s, num_classes=num_classes, **kwargs)
-    fn, from_timm = _builder(name)
-    if from_timm:
+    fn = _factory(name)
+    if fn is None:
         if img_size is not None:
             try:
                 return timm.create_model(name, pretrained=False, num_classes=num_classes, img_size=img_size, **kwargs)
@@ -281,13 +281,13 @@ def create(name: str, num_classes: int = 1000, img_size: int | None = None, **kw
     return model
 
 
-def _builder(name: str):
-    """``(callable, from_timm)`` of a name that is not a bench model."""
+def _factory(name: str):
+    """The factory of a ``module:function`` name; None for a timm model; UnknownModelError otherwise."""
     module, sep, attr = name.partition(":")
     if not sep:
         if not timm.is_model(name):
             raise UnknownModelError(name)
-        return timm.model_entrypoint(name), True
+        return None
     if os.getcwd() not in sys.path:  # `bench` is a console script: its sys.path lacks the cwd
         sys.path.append(os.getcwd())
     try:
@@ -296,7 +296,7 @@ def _builder(name: str):
         raise UnknownModelError(name, f"cannot import model factory {name!r}: {e}") from None
     if not callable(fn):
         raise UnknownModelError(name, f"model factory {name!r} is not callable")
-    return fn, False
+    return fn
 
 
 def _entrypoint(name):
