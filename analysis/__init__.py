@@ -1,8 +1,18 @@
 """Analysis of hyperparameter-robustness studies: load trials, EDFs and robustness statistics,
 figures and a self-contained HTML report (see docs/records.md for the data contract)."""
 
-from .load import AnalysisError, load_trials
-from .stats import bootstrap_best, delta, edf, edf_band, expected_best, expected_best_curve, gap, good_range, ks, paired
+import importlib
+
+_FROM = {"AnalysisError": "load", "load_trials": "load", **{name: "stats" for name in (
+    "bootstrap_best", "delta", "edf", "edf_band", "expected_best", "expected_best_curve", "gap", "good_range", "ks",
+    "paired")}}
+
+
+def __getattr__(name: str):  # lazy: `bench --help` registers `bench plot` without pandas and scipy
+    if name not in _FROM:
+        raise AttributeError(f"module 'analysis' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"analysis.{_FROM[name]}"), name)
+
 
 __all__ = ["AnalysisError", "load_trials", "edf", "edf_band", "delta", "ks", "paired", "bootstrap_best",
            "good_range", "gap", "expected_best", "expected_best_curve"]  # fmt: skip

@@ -31,7 +31,8 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_plot)
     r = subparsers.add_parser("report", help="write the self-contained HTML report")
     _source_args(r, many=True)
-    r.add_argument("--ref", choices=("min", "bootstrap"), default="bootstrap", help="reference best for Δ (default: bootstrap)")
+    r.add_argument("--ref", choices=("min", "bootstrap"), default="min",
+                   help="reference best for Δ: min (the paper's: the lowest error of the group; default) or bootstrap")
     r.add_argument("--out", help="HTML file (default: results/report.html or results/<study>/report.html)")
     r.set_defaults(func=run_report)
 

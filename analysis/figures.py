@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import seaborn as sns
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+from matplotlib.ticker import FormatStrFormatter, FuncFormatter, LogLocator, MaxNLocator, NullLocator
 
 _PLAIN = FuncFormatter(lambda v, _: f"{v:g}")
 HP_AXES = (("lr", "learning rate"), ("wd", "weight decay"), ("lr*wd", "lr · wd"))
@@ -92,7 +92,13 @@ def gap_figure(table, a: str = "adamw", b: str = "sgd") -> Figure:
         for _, r in t.iterrows():
             ax.annotate(r["model"], (r["gflops"], r["gap"]), fontsize=6, xytext=(3, 3), textcoords="offset points")
     ax.axhline(0, color="0.5", lw=0.8)
-    ax.set(xscale="log", xlabel="GFLOPs", ylabel=f"best error {b} − {a} (points)")
+    ax.set(xlabel="GFLOPs", ylabel=f"best error {b} − {a} (points)")
+    if table["gflops"].max() > 10 * table["gflops"].min():  # the paper's 1-36 GF: log axis
+        ax.set_xscale("log")
+    else:  # flops close together (the minis): a linear axis with a few well-spaced ticks
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+        ax.xaxis.set_major_formatter(FormatStrFormatter("%.3g"))
+        ax.margins(x=0.15)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return fig

@@ -8,19 +8,13 @@ and a NaN error so they can be counted, never plotted as results.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-COLUMNS = [
-    "study", "model", "optimizer", "budget", "epochs", "seed", "point", "lr", "wd", "error",
-    "ema_error", "diverged", "num_classes", "chance", "gflops", "params_m", "acts_m",
-    "resolution", "batch_size", "data", "seconds", "host", "job_id", "state", "trial_number",
-]  # fmt: skip
+from . import records
+
 JOURNAL = "optuna.journal"
-STUDY_KEYS = ("study", "model", "optimizer", "budget")
 
 
 class AnalysisError(ValueError):
@@ -42,19 +36,6 @@ def _open_storage(source: str):
     return JournalStorage(JournalFileBackend(str(source)))
 
 
-def _row(trial, attrs: dict, name: str) -> dict:
-    ua = trial.user_attrs
-    parts = dict(zip(STUDY_KEYS, name.split("/")))
-    row = {k: ua.get(k, attrs.get(k, parts.get(k))) for k in COLUMNS}
-    row.update(lr=trial.params.get("lr", ua.get("lr")), wd=trial.params.get("wd", ua.get("wd")))
-    row.update(state=trial.state.name, trial_number=trial.number)
-    if trial.state.name == "COMPLETE":
-        row["error"] = trial.value if trial.value is not None else ua.get("error")
-    else:
-        row["error"] = math.nan
-    return row
-
-
 def _from_storage(source: str, study: str | list[str] | None) -> tuple[pd.DataFrame, dict]:
     storage = _open_storage(source)
     summaries = storage.get_all_studies()
@@ -64,17 +45,9 @@ def _from_storage(source: str, study: str | list[str] | None) -> tuple[pd.DataFr
         unknown = [w for w in wanted if w not in known]
         if unknown:
             raise AnalysisError(f"unknown study {', '.join(unknown)}; valid: {', '.join(known) or '(none)'}")
-    rows, attrs = [], {}
-    for s in summaries:
-        name = s.user_attrs.get("study", s.study_name.split("/")[0])
-        if wanted and name not in wanted:
-            continue
-        attrs[s.study_name] = dict(s.user_attrs)
-        sid = storage.get_study_id_from_name(s.study_name)
-        for t in storage.get_all_trials(sid, deepcopy=False):
-            if t.state.is_finished():
-                rows.append(_row(t, s.user_attrs, s.study_name))
-    return pd.DataFrame(rows, columns=COLUMNS), attrs
+    attrs = {s.study_name: dict(s.user_attrs) for s in summaries
+             if not wanted or s.user_attrs.get("study", s.study_name.split("/")[0]) in wanted}
+    return records.from_storage(storage, wanted), attrs
 
 
 def _from_table(path: Path) -> pd.DataFrame:
@@ -85,25 +58,7 @@ def _from_table(path: Path) -> pd.DataFrame:
     missing = {"model", "optimizer", "error"} - set(df.columns)
     if missing:
         raise AnalysisError(f"table {path} lacks columns: {', '.join(sorted(missing))}")
-    if "state" not in df:
-        df["state"] = "COMPLETE"
-    return df.reindex(columns=COLUMNS)
-
-
-def _tidy(df: pd.DataFrame) -> pd.DataFrame:
-    """Fix dtypes and put diverged (or non-finite COMPLETE) trials at the chance error."""
-    for c in ("error", "ema_error", "lr", "wd", "chance", "gflops", "params_m", "acts_m", "seconds"):
-        df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
-    for c in ("study", "model", "optimizer", "budget", "state"):
-        df[c] = df[c].astype("string").fillna("")
-    ncls = pd.to_numeric(df["num_classes"], errors="coerce")
-    df["chance"] = df["chance"].fillna(100.0 * (1.0 - 1.0 / ncls))
-    complete = df["state"].eq("COMPLETE")
-    div = df["diverged"].map(lambda v: str(v).lower() in ("true", "1", "1.0")).astype(bool)
-    div |= complete & ~np.isfinite(df["error"])
-    df["diverged"] = div & complete
-    df.loc[df["diverged"], "error"] = df.loc[df["diverged"], "chance"]
-    return df.reset_index(drop=True)
+    return df
 
 
 def find_studies(results: str | Path) -> dict[str, Path]:
@@ -143,7 +98,7 @@ def load_trials_with_attrs(source, study=None) -> tuple[pd.DataFrame, dict]:
         attrs = {k: v for p in parts for k, v in p[1].items()}
     else:
         df, attrs = _from_storage(src, study)
-    return _tidy(df), attrs
+    return records.tidy(df), attrs
 
 
 def load_trials(source, study=None) -> pd.DataFrame:

@@ -19,14 +19,14 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from . import figures, paper, summary
+from . import figures, paper, summary, verdict
 
 TRIAL_ROWS = 2000
 DELTA_XMAX = 20.0
 TRIAL_COLS = ["trial_number", "study", "model", "optimizer", "budget", "epochs", "seed", "point",
-              "lr", "wd", "error", "ema_error", "diverged", "state", "seconds", "host"]  # fmt: skip
+              "lr", "wd", "error", "raw_error", "diverged", "state", "seconds", "host"]  # fmt: skip
 PACKAGES = ("numpy", "pandas", "scipy", "matplotlib", "seaborn", "optuna", "jinja2", "scikit-learn", "torch", "timm")
-SECTIONS = [("summary", "Summary"), ("edf", "EDFs and tests"), ("scatter", "Error vs hyperparameters"),
+SECTIONS = [("findings", "Findings"), ("summary", "Summary"), ("edf", "EDFs and tests"), ("scatter", "Error vs hyperparameters"),
             ("gap", "AdamW vs SGD"), ("schedule", "Schedule convergence"), ("budget", "Expected best after n"),
             ("importance", "Importance"), ("paper", "Paper reference"), ("trials", "Trials"),
             ("studies", "Study definitions"), ("environment", "Environment")]  # fmt: skip
@@ -134,7 +134,7 @@ def _per_optimizer(res: pd.DataFrame, fn):
 
 
 def build(df: pd.DataFrame, *, title: str = "Hyperparameter robustness report", source: str = "",
-          studies=None, definitions=(), ref: str = "bootstrap", seed: int = 0, importance_max: int = 64) -> str:  # fmt: skip
+          studies=None, definitions=(), ref: str = "min", seed: int = 0, importance_max: int = 64) -> str:  # fmt: skip
     """Render the report HTML for the tidy trial table ``df`` (``studies``: names to list,
     default those in ``df``; ``definitions``: (name, {origin, text}) pairs)."""
     probe = _start_probe()
@@ -146,6 +146,7 @@ def build(df: pd.DataFrame, *, title: str = "Hyperparameter robustness report", 
                generated=_dt.datetime.now().isoformat(timespec="seconds"))  # fmt: skip
     ctx["ranges_paper"] = [{"family": f, "optimizer": o, "lr lo": r["lr"][0], "lr hi": r["lr"][1],
                             "wd lo": r["wd"][0], "wd hi": r["wd"][1]} for (f, o), r in paper.RANGES.items()]  # fmt: skip
+    ctx.update(_findings(df, seed))
     if len(res):
         with _pool() as pool:
             ctx.update(_analysis(df, ref, seed, importance_max, pool))
@@ -156,6 +157,16 @@ def build(df: pd.DataFrame, *, title: str = "Hyperparameter robustness report", 
     env = Environment(loader=PackageLoader("analysis", "templates"), autoescape=select_autoescape(["html"]))
     env.filters["fmt"] = _fmt
     return env.get_template("report.html").render(**ctx)
+
+
+def _findings(df: pd.DataFrame, seed: int) -> dict:
+    """The verdict on the paper's claims, first in the report (analysis.verdict)."""
+    f = verdict.findings(df, seed=seed)
+    claims = f["claims"].drop(columns=["stat"], errors="ignore")
+    return dict(findings=f["lines"], findings_noise=bool(f["noise"]),
+                findings_within=_records(f["within"]), findings_within_cols=_cols(f["within"]),
+                findings_gaps=_records(f["gaps"]), findings_gaps_cols=_cols(f["gaps"]),
+                findings_claims=_records(claims), findings_claims_cols=["claim", "pair", "optimizer", "verdict", "evidence"])
 
 
 def _empty() -> dict:

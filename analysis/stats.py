@@ -230,3 +230,29 @@ def delta_auc(errors, best: float, cutoff: float) -> float:
     """
     d = np.clip(_finite(errors) - best, 0, None)
     return float(np.mean(np.clip(cutoff - d, 0, None)) / cutoff) if d.size else np.nan
+
+
+def within_ci(errors, points: float, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Interval:
+    """Fraction of runs within ``points`` of the lowest error, with a bootstrap CI: each resample
+    (full size, with replacement) takes its own lowest error as the reference, as the paper's Δ does."""
+    x = _finite(errors)
+    if x.size == 0:
+        return Interval(np.nan, np.nan, np.nan)
+    rng = np.random.default_rng(seed)
+    boot = x[rng.integers(0, x.size, (n_boot, x.size))]
+    frac = np.mean(boot - boot.min(axis=1, keepdims=True) <= points, axis=1)
+    q = (1 - level) / 2
+    return Interval(within(x, x.min(), points), *map(float, np.quantile(frac, [q, 1 - q])))
+
+
+def gap_difference(a1, b1, a2, b2, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Interval:
+    """(min b1 - min a1) - (min b2 - min a2): how much larger model 1's gap is than model 2's,
+    with a bootstrap CI (the four samples resampled independently at full size)."""
+    xs = [np.sort(_finite(v)) for v in (a1, b1, a2, b2)]
+    if any(x.size == 0 for x in xs):
+        return Interval(np.nan, np.nan, np.nan)
+    rng = np.random.default_rng(seed)
+    m = [x[_boot_min_index(x.size, x.size, n_boot, rng)] for x in xs]
+    q = (1 - level) / 2
+    lo, hi = np.quantile((m[1] - m[0]) - (m[3] - m[2]), [q, 1 - q])
+    return Interval(float((xs[1][0] - xs[0][0]) - (xs[3][0] - xs[2][0])), float(lo), float(hi))

@@ -42,7 +42,7 @@ def point_means(df: pd.DataFrame) -> pd.DataFrame:
     keys = [k for k in group_keys(df) if k not in _EXTRA_KEYS] + list(_EXTRA_KEYS)
     with_pt = r.dropna(subset=["point"])
     agg = {c: "first" for c in ("lr", "wd", "chance", "gflops")}
-    agg.update(error="mean", ema_error="mean", diverged="mean", seed="size")
+    agg.update(error="mean", raw_error="mean", diverged="mean", seed="size")
     means = with_pt.groupby(keys + ["point"], sort=False, dropna=False).agg(agg).reset_index()
     rest = r[r["point"].isna()].assign(seed=1)[means.columns]
     return pd.concat([means, rest], ignore_index=True).rename(columns={"seed": "n_seeds"})

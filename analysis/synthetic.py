@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .load import COLUMNS
+from .records import COLUMNS
 from .paper import RANGES, TABLE3, family
 
 # model -> (gflops, AdamW best error, SGD best error, width of the good basin in decades)
@@ -38,12 +38,12 @@ def trials(n_points: int = 64, models=None, seeds: int = 1, epochs=(50,), study:
                     err = base + 3.0 / ep**0.5 + ((dl / width) ** 2 + 0.4 * (dw / width) ** 2) * 6 + noise
                     div = (dl > 0.35) & (rng.random(n_points) < 0.5)
                     parts.append(pd.DataFrame(dict(
-                        study=study, model=m, optimizer=opt, budget=budget, epochs=ep, seed=s,
+                        study=study, model=m, family=family(m), optimizer=opt, budget=budget, epochs=ep, seed=s,
                         point=np.arange(n_points), lr=lr, wd=wd, error=np.where(div, chance, err),
-                        ema_error=np.where(div, chance, err - 0.2), diverged=div, num_classes=num_classes,
+                        raw_error=np.where(div, chance, err + 0.2), diverged=div, num_classes=num_classes,
                         chance=chance, gflops=gf, params_m=gf * 5, acts_m=gf * 4, resolution=224,
                         batch_size=256, data="synthetic", seconds=60.0 * gf, host="node0", job_id="0",
                         state="COMPLETE")))  # fmt: skip
     df = pd.concat(parts, ignore_index=True)
     df["trial_number"] = np.arange(len(df))
-    return df[COLUMNS]
+    return df[list(COLUMNS)]

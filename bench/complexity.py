@@ -14,6 +14,8 @@ modules in an ``UncountedWarning``.  Tests check the totals against the paper's 
 from __future__ import annotations
 
 import math
+import sys
+import types
 import warnings
 from collections import defaultdict
 
@@ -130,3 +132,14 @@ def complexity(model_or_name: nn.Module | str, resolution: int | None = None, nu
         return _count(model, resolution)
     finally:
         model.train(was_training)
+
+
+class _CallableModule(types.ModuleType):
+    """Lets ``bench.complexity(name)`` call the function: ``bench`` imports lazily, so the package
+    attribute ``complexity`` is this submodule of the same name once anything imports it."""
+
+    def __call__(self, *args, **kwargs):
+        return complexity(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

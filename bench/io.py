@@ -6,8 +6,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import torch
-
 
 def _atomic(path: Path, write) -> None:
     path = Path(path)
@@ -26,6 +24,8 @@ def _atomic(path: Path, write) -> None:
 
 def atomic_save(obj, path) -> None:
     """``torch.save`` to a temp file in the same folder, fsync, then rename over ``path``."""
+    import torch  # here: the runner writes JSON with this module and must start without torch
+
     _atomic(path, lambda f: torch.save(obj, f))
 
 

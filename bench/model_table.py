@@ -5,9 +5,6 @@ import json
 import sys
 import warnings
 
-from bench import models
-from bench.complexity import complexity
-
 
 def model_rows(names: list[str] | None = None, resolution: int | None = None) -> list[dict]:
     """One dict per model: measured params/flops/acts and, for the paper's models, the published ones.
@@ -15,6 +12,9 @@ def model_rows(names: list[str] | None = None, resolution: int | None = None) ->
     ``names`` may be bench models, timm models or ``module:function`` factories; what the count leaves
     out (attention it cannot count) is printed as a warning on stderr.
     """
+    from bench import models
+    from bench.complexity import complexity
+
     rows = []
     for name in names or models.MODEL_NAMES:
         models.check(name)  # unknown names list the valid ones

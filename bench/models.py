@@ -11,9 +11,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import math
-import os
-import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 
 import timm
@@ -25,7 +23,10 @@ from timm.models.vision_transformer import Attention, Mlp, VisionTransformer
 from torch import nn
 from torch.nn import init
 
-from bench.errors import BenchError
+from bench.architectures import (  # noqa: F401  (the registry's data, re-exported)
+    MODEL_NAMES, PAPER_COMPLEXITY, PAPER_MODELS, SPECS, RegNetSpec, UnknownModelError, ViTSpec, check_resolution,
+    default_resolution, family, input_multiple, spec)
+from bench.architectures import cwd_on_path
 
 
 class ConvStem(nn.Module):
@@ -92,120 +93,6 @@ def init_vit_pycls(model: VisionTransformer) -> None:
     init.zeros_(model.head.bias)
     init.normal_(model.pos_embed, std=0.02)
     init.zeros_(model.cls_token)
-
-
-@dataclass(frozen=True)
-class ViTSpec:
-    """A ViT of the paper: width, MLP ratio, heads, blocks and its stem."""
-
-    dim: int
-    mlp: float
-    heads: int
-    depth: int
-    patch: int = 16
-    stem: dict | None = None  # ConvStem kwargs (kernels/strides/channels); None = patchify
-    resolution: int = 224
-
-
-@dataclass(frozen=True)
-class RegNetSpec:
-    """A RegNetY given stage by stage (the paper's models are not timm's regnety_0xx)."""
-
-    depths: tuple
-    widths: tuple
-    group_width: int
-    stem_width: int = 32
-    stem_stride: int = 2
-    se: float = 0.25
-    resolution: int = 224
-
-
-def _stem(k, s, c):
-    return dict(kernels=k, strides=s, channels=c)
-
-
-_K4, _S4 = [3, 3, 3, 3, 1], [2, 2, 2, 2, 1]
-_K7, _S7 = [3, 3, 3, 3, 3, 3, 1], [2, 2, 1, 2, 1, 2, 1]
-_C4GF = [48, 96, 192, 384, 384]
-
-SPECS: dict[str, ViTSpec | RegNetSpec] = {
-    "vitp_1gf": ViTSpec(192, 3, 3, 12),
-    "vitp_4gf": ViTSpec(384, 3, 6, 12),
-    "vitp_18gf": ViTSpec(768, 4, 12, 12),
-    "vitp_36gf": ViTSpec(1024, 4, 16, 14),
-    "vitc_1gf": ViTSpec(192, 3, 3, 11, stem=_stem(_K4, _S4, [24, 48, 96, 192, 192])),
-    "vitc_4gf": ViTSpec(384, 3, 6, 11, stem=_stem(_K4, _S4, _C4GF)),
-    "vitc_18gf": ViTSpec(768, 4, 12, 11, stem=_stem(_K7, _S7, [64, 128, 128, 256, 256, 512, 768])),
-    "vitc_36gf": ViTSpec(1024, 4, 16, 13, stem=_stem(_K7, _S7, [64, 128, 128, 256, 256, 512, 1024])),
-    # Table 3 stem ablation at 4GF.  The paper gives kernels/strides only; channels (ours) are picked
-    # so each model stays within 5% of ViTc-4GF's flops, as the paper's stems are flop-matched.
-    "vitc_4gf_s1": ViTSpec(384, 3, 6, 11, stem=_stem([3, 3, 3, 2, 1], [2, 2, 2, 2, 1], [48, 96, 192, 384, 384])),
-    "vitc_4gf_s2": ViTSpec(384, 3, 6, 11, stem=_stem([3, 3, 3, 4, 1], [2, 2, 1, 4, 1], [32, 64, 128, 384, 384])),
-    "vitc_4gf_s3": ViTSpec(384, 3, 6, 11, stem=_stem([3, 3, 3, 8, 1], [2, 1, 1, 8, 1], [8, 16, 32, 384, 384])),
-    "vitc_4gf_s4": ViTSpec(384, 3, 6, 11, stem=_stem([3, 3, 3, 16, 1], [1, 1, 1, 16, 1], [16, 16, 16, 384, 384])),
-    # group width 4 as the config reads: gives the published 9.6 M params / 1.0 B flops (8 gives 9.8 / 1.1)
-    "regnety_1gf": RegNetSpec((1, 4, 10, 3), (40, 120, 328, 904), 4, resolution=232),
-    "regnety_4gf": RegNetSpec((2, 6, 16, 2), (88, 208, 512, 1224), 32, resolution=240),
-    "regnety_16gf": RegNetSpec((2, 7, 18, 2), (168, 336, 896, 2128), 56, resolution=256),
-    "regnety_32gf": RegNetSpec((2, 7, 20, 2), (216, 432, 1152, 2808), 72, resolution=268),
-    # Laptop scale, 32 px (see README "Mini models"): ~4.5 M multiply-adds each.
-    "vitp_mini": ViTSpec(64, 3, 2, 6, patch=8, resolution=32),
-    "vitc_mini": ViTSpec(64, 3, 2, 5, stem=_stem([3, 3, 3, 1], [2, 2, 2, 1], [16, 32, 64, 64]), resolution=32),
-    "regnety_mini": RegNetSpec((1, 1, 2, 1), (24, 48, 96, 192), 8, stem_width=16, stem_stride=1, resolution=32),
-}
-MODEL_NAMES = list(SPECS)
-
-# Published complexity (Tables 1-2): flops (B), params (M), acts (M), at the model's resolution.
-PAPER_COMPLEXITY = {
-    "vitp_1gf": (1.1, 4.8, 5.5), "vitp_4gf": (3.9, 18.5, 11.1),
-    "vitp_18gf": (17.5, 86.6, 24.0), "vitp_36gf": (35.9, 178.4, 37.3),
-    "vitc_1gf": (1.1, 4.6, 5.7), "vitc_4gf": (4.0, 17.8, 11.3),
-    "vitc_18gf": (17.7, 81.6, 24.1), "vitc_36gf": (35.0, 167.8, 36.7),
-    "regnety_1gf": (1.0, 9.6, 6.2), "regnety_4gf": (4.1, 22.4, 14.5),
-    "regnety_16gf": (15.5, 72.3, 30.7), "regnety_32gf": (31.1, 128.6, 46.2),
-}
-PAPER_MODELS = list(PAPER_COMPLEXITY)
-
-
-def family(name: str) -> str | None:
-    """A bench model's family, 'vit' or 'regnety' (its lr/wd ranges); None for any other model.
-
-    Other models take theirs from the study (``bench run --family``, else its ``[families]`` table).
-    """
-    s = SPECS.get(name)
-    return None if s is None else "vit" if isinstance(s, ViTSpec) else "regnety"
-
-
-def spec(name: str) -> ViTSpec | RegNetSpec:
-    """The architecture spec of a registered model; unknown names list the valid ones."""
-    if name not in SPECS:
-        raise UnknownModelError(name)
-    return SPECS[name]
-
-
-def check(name: str) -> None:
-    """Raise UnknownModelError unless ``name`` is a bench model, a timm model or a ``module:function``."""
-    if name not in SPECS:
-        _factory(name)
-
-
-def default_resolution(name: str) -> int:
-    """The model's own resolution: the paper's (32 for the minis), timm's pretrained input size, a
-    factory's ``img_size`` default; else 224."""
-    if name in SPECS:
-        return SPECS[name].resolution
-    fn = _factory(name)
-    if fn is None:
-        size = get_pretrained_cfg_value(name, "input_size")
-        return size[-1] if size else 224
-    param = inspect.signature(fn).parameters.get("img_size")
-    return param.default if param is not None and type(param.default) is int else 224
-
-
-class UnknownModelError(BenchError, ValueError):
-    def __init__(self, name, why=""):
-        super().__init__(why or f"unknown model {name!r}; valid models: {', '.join(MODEL_NAMES)}, any timm model "
-                                f"name (e.g. resnet18) or a factory module:function")
 
 
 def _build_vit(s: ViTSpec, img_size=None, **kwargs) -> VisionTransformer:
@@ -281,6 +168,24 @@ def create(name: str, num_classes: int = 1000, img_size: int | None = None, **kw
     return model
 
 
+def check(name: str) -> None:
+    """Raise UnknownModelError unless ``name`` is a bench model, a timm model or a ``module:function``
+    whose function imports (``bench.architectures.check`` is the light check: it imports no factory)."""
+    if name not in SPECS:
+        _factory(name)
+
+
+def own_resolution(name: str) -> int:
+    """The resolution of a model bench does not register: timm's pretrained input size, a factory's
+    ``img_size`` default; else 224 (``default_resolution`` calls this for such models)."""
+    fn = _factory(name)
+    if fn is None:
+        size = get_pretrained_cfg_value(name, "input_size")
+        return size[-1] if size else 224
+    param = inspect.signature(fn).parameters.get("img_size")
+    return param.default if param is not None and type(param.default) is int else 224
+
+
 def _factory(name: str):
     """The factory of a ``module:function`` name; None for a timm model; UnknownModelError otherwise."""
     module, sep, attr = name.partition(":")
@@ -288,8 +193,7 @@ def _factory(name: str):
         if not timm.is_model(name):
             raise UnknownModelError(name)
         return None
-    if os.getcwd() not in sys.path:  # `bench` is a console script: its sys.path lacks the cwd
-        sys.path.append(os.getcwd())
+    cwd_on_path()
     try:
         fn = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError, ValueError) as e:

@@ -5,26 +5,33 @@ groups, EMA); bare is forward + label-smoothed cross-entropy + backward + ``torc
 the same precision and memory format.  The two are timed in alternating rounds and the best round
 of each counts, so machine noise does not land on one side.  On CUDA it also reports achieved TFLOP/s and MFU, counting
 3 x forward multiply-adds x 2 flops per image (forward + backward).
+
+With ``--data SPEC`` it also times the input pipeline of that data (the train split, the recipe's
+augmentation, on the device): ``loader_img_per_s_per_worker`` in-process (one core, ``workers=0``),
+``loader_img_per_s`` with ``--workers`` processes, and ``bound``: "loader" when that is below the
+model's training step (``model_img_per_s``, the same as ``ours_img_s``), else "model".
 """
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
 
-import torch
-from torch import nn
-
-from bench import models
-from bench.complexity import complexity
-from bench.data import DataBundle, TensorSplit
+from bench.dataspec import DECODES
 from bench.recipe import RECIPES
-from bench.trial import TrialConfig, Trainer
+
+# torch, timm and the models are imported where used: `bench perf --help` must answer at once
 
 # dense bf16 peak TFLOP/s by device-name substring (vendor datasheets, SXM parts)
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "V100": 125.0}
 
 
-def _random_bundle(batch_size: int, resolution: int, num_classes: int) -> DataBundle:
+def _random_bundle(batch_size: int, resolution: int, num_classes: int):
+    import torch
+
+    from bench.data import DataBundle, TensorSplit
+
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (2 * batch_size, 3, resolution, resolution), dtype=torch.uint8, generator=g)
     labels = torch.randint(0, num_classes, (2 * batch_size,), generator=g)
@@ -32,8 +39,10 @@ def _random_bundle(batch_size: int, resolution: int, num_classes: int) -> DataBu
     return DataBundle("random", num_classes, resolution, split, split, (0.5,) * 3, (0.25,) * 3)
 
 
-def _time(step, steps: int, device: torch.device, offset: int = 0) -> float:
+def _time(step, steps: int, device, offset: int = 0) -> float:
     """Seconds for ``steps`` steps, synchronised once at the end."""
+    import torch
+
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     tic = time.perf_counter()
@@ -44,6 +53,8 @@ def _time(step, steps: int, device: torch.device, offset: int = 0) -> float:
 
 
 def _batch(batch_size, resolution, num_classes, device):
+    import torch
+
     g = torch.Generator().manual_seed(1)
     x = torch.randn(batch_size, 3, resolution, resolution, generator=g).to(device)
     y = torch.randint(0, num_classes, (batch_size,), generator=g).to(device)
@@ -53,6 +64,8 @@ def _batch(batch_size, resolution, num_classes, device):
 def ours_step(model: str, resolution: int, batch_size: int, device: str = "cpu", recipe: str = "light",
               num_classes: int = 1000):
     """``(step(i), device)`` running ``Trainer.step`` (the real training step) on a fixed batch."""
+    from bench.trial import TrialConfig, Trainer
+
     cfg = TrialConfig(model=model, optimizer="adamw", lr=1e-3, wd=0.05, epochs=1000, batch_size=batch_size,
                       resolution=resolution, recipe=recipe, device=device)
     trainer = Trainer(cfg, data=_random_bundle(batch_size, resolution, num_classes))
@@ -63,6 +76,11 @@ def ours_step(model: str, resolution: int, batch_size: int, device: str = "cpu",
 
 def bare_step(model: str, resolution: int, batch_size: int, device: str = "cpu", num_classes: int = 1000):
     """``(step(i), device)`` of the plainest PyTorch loop on the same model, batch, loss and precision."""
+    import torch
+    from torch import nn
+
+    from bench import models
+
     dev = torch.device(device)
     cuda = dev.type == "cuda"
     torch.manual_seed(0)
@@ -106,8 +124,48 @@ def measure_train_throughput(model: str, resolution: int, batch_size: int, devic
     return batch_size * steps / _time(step, steps, dev, offset=1)
 
 
+def loader_rate(bundle, batch_size: int, device: str, augment: str, workers: int, decode: str,
+                batches: int) -> float:
+    """Images/s of ``batches`` train batches on ``device`` after one warm-up batch (worker start-up excluded)."""
+    import torch
+
+    from bench.data import make_loader
+
+    dev = torch.device(device)
+    loader = make_loader(bundle, "train", batch_size, device=dev, epoch=0, seed=0, augment=augment,
+                         workers=workers, decode=decode)
+    n, it = 0, iter(loader)
+    next(it)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    tic = time.perf_counter()
+    for b, (x, _) in enumerate(it):
+        n += x.shape[0]
+        if b + 1 == batches:
+            break
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    if n == 0:
+        raise ValueError(f"{bundle.name}: need at least 2 train batches of {batch_size} to time the loader")
+    return n / (time.perf_counter() - tic)
+
+
+def data_report(bundle, batch_size: int, device: str, recipe: str, workers: int, decode: str,
+                batches: int) -> dict:
+    """Loader throughput of ``bundle``'s train split at one core and at ``workers`` processes."""
+    augment = RECIPES[recipe].augment
+    one = loader_rate(bundle, batch_size, device, augment, 0, decode, max(1, batches // 4))
+    many = loader_rate(bundle, batch_size, device, augment, workers, decode, batches) if workers else one
+    return dict(data=bundle.name, decode=decode, workers=workers, loader_img_per_s_per_worker=one, loader_img_per_s=many)
+
+
 def report(model: str, resolution: int | None, batch_size: int, device: str, steps: int, recipe: str,
            rounds: int = 5) -> dict:
+    import torch
+
+    from bench import models
+    from bench.complexity import complexity
+
     res = resolution or models.default_resolution(model)
     ours, bare = compare(model, res, batch_size, device, steps, rounds, recipe)
     out = dict(model=model, resolution=res, batch_size=batch_size, device=device, recipe=recipe, rounds=rounds,
@@ -121,11 +179,26 @@ def report(model: str, resolution: int | None, batch_size: int, device: str, ste
 
 
 def run(args) -> int:
+    import torch
+
+    from bench import models
+    from bench.data import load_data
+
     models.check(args.model)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
-        print("bench perf: error: --device cuda but no CUDA device is available")
+        print("bench perf: error: --device cuda but no CUDA device is available", file=sys.stderr)
         return 2
-    r = report(args.model, args.res, args.batch_size, args.device, args.steps, args.recipe, args.rounds)
+    if args.workers < 0 or args.loader_batches < 1:
+        print("bench perf: error: --workers must be >= 0 and --loader-batches >= 1", file=sys.stderr)
+        return 2
+    res = args.res or models.default_resolution(args.model)
+    bundle = load_data(args.data, res) if args.data else None  # a bad spec fails before the timing
+    r = report(args.model, res, args.batch_size, args.device, args.steps, args.recipe, args.rounds)
+    if bundle is not None:
+        d = data_report(bundle, args.batch_size, args.device, args.recipe, args.workers, args.decode,
+                        args.loader_batches)
+        r.update(d, model_img_per_s=r["ours_img_s"],
+                 bound="loader" if d["loader_img_per_s"] < r["ours_img_s"] else "model")
     if args.json:
         print(json.dumps(r))
         return 0
@@ -135,6 +208,9 @@ def run(args) -> int:
     if "tflops" in r:
         mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] else "n/a (unknown peak)"
         print(f"  {r['gpu']}: {r['tflops']:.1f} TFLOP/s achieved, MFU {mfu}")
+    if "bound" in r:
+        print(f"  loader ({r['data']}, decode {r['decode']}): {r['loader_img_per_s_per_worker']:.1f} img/s on one core, "
+              f"{r['loader_img_per_s']:.1f} img/s with {r['workers']} workers -> {r['bound']}-bound")
     return 0
 
 
@@ -147,5 +223,9 @@ def register(sub) -> None:
     p.add_argument("--steps", type=int, default=10, help="timed steps per round")
     p.add_argument("--rounds", type=int, default=5, help="alternating rounds of ours and bare; the best of each counts")
     p.add_argument("--recipe", choices=list(RECIPES), default="light")
+    p.add_argument("--data", help="also time this data's train loader, e.g. imagefolder:DIR (see bench train --data)")
+    p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="loader processes (with --data)")
+    p.add_argument("--decode", choices=DECODES, default="auto", help="where JPEGs are decoded (with --data)")
+    p.add_argument("--loader-batches", type=int, default=20, help="timed loader batches (with --data)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)

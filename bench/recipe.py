@@ -11,14 +11,14 @@ Deviations from pycls, each deliberate:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-from timm.data import Mixup
-from timm.loss import SoftTargetCrossEntropy
-from timm.optim import create_optimizer_v2
-from timm.scheduler import CosineLRScheduler
-from timm.utils import ModelEmaV3
-from torch import nn
+if TYPE_CHECKING:  # torch and timm are imported where used: the CLI reads OPTIMIZERS/RECIPES without them
+    import torch
+    from timm.data import Mixup
+    from timm.scheduler import CosineLRScheduler
+    from timm.utils import ModelEmaV3
+    from torch import nn
 
 BASE_BATCH = 2048  # the paper's lrs are for this batch size; scaled linearly to the one used
 OPTIMIZERS = ("adamw", "sgd")
@@ -68,6 +68,8 @@ def build_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float)
     """AdamW (0.9, 0.999) or SGD (momentum 0.9, Nesterov) via timm, with the pycls decay groups."""
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(OPTIMIZERS)}")
+    from timm.optim import create_optimizer_v2
+
     extra = dict(betas=(0.9, 0.999)) if name == "adamw" else dict(momentum=0.9)
     # timm's "sgd" is Nesterov momentum; decay is set per group, so filtering is off
     return create_optimizer_v2(param_groups(model, weight_decay), opt=name, lr=lr, weight_decay=weight_decay,
@@ -81,6 +83,8 @@ def warmup_steps(recipe: Recipe, epochs: int, steps_per_epoch: int) -> int:
 
 def build_scheduler(optimizer, recipe: Recipe, lr: float, epochs: int, steps_per_epoch: int) -> CosineLRScheduler:
     """Half-cosine from lr to 0.005 x lr over the whole run, stepped per iteration, linear warmup from 0.1 x lr."""
+    from timm.scheduler import CosineLRScheduler
+
     return CosineLRScheduler(optimizer, t_initial=epochs * steps_per_epoch, lr_min=recipe.final_factor * lr,
                              warmup_t=warmup_steps(recipe, epochs, steps_per_epoch),
                              warmup_lr_init=recipe.warmup_factor * lr, warmup_prefix=False, t_in_epochs=False)
@@ -88,6 +92,8 @@ def build_scheduler(optimizer, recipe: Recipe, lr: float, epochs: int, steps_per
 
 def build_mixup(recipe: Recipe, num_classes: int) -> Mixup | None:
     """Mixup 0.8 / CutMix 1.0, one of the two per batch (50/50), with label smoothing folded in."""
+    from timm.data import Mixup
+
     if not (recipe.mixup or recipe.cutmix):
         return None
     return Mixup(mixup_alpha=recipe.mixup, cutmix_alpha=recipe.cutmix, switch_prob=0.5, mode="batch",
@@ -96,6 +102,9 @@ def build_mixup(recipe: Recipe, num_classes: int) -> Mixup | None:
 
 def build_loss(recipe: Recipe, mixup: Mixup | None) -> nn.Module:
     """Soft-target CE after mixup (which carries the smoothing), else smoothed CE."""
+    from timm.loss import SoftTargetCrossEntropy
+    from torch import nn
+
     return SoftTargetCrossEntropy() if mixup else nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
 
 
@@ -109,6 +118,8 @@ def build_ema(model: nn.Module, recipe: Recipe, total_steps: int, period: int) -
 
     Updated every ``period`` steps (pycls: every 32), so its decay is per update.
     """
+    from timm.utils import ModelEmaV3
+
     if not recipe.ema:
         return None
     updates = total_steps / period

@@ -6,10 +6,14 @@ import sys
 from pathlib import Path
 
 from bench.recipe import OPTIMIZERS, RECIPES
-from bench.trial import TrialConfig, run_trial
 
 
 def run(args) -> int:
+    from bench.architectures import check_resolution
+
+    check_resolution(args.model, args.res)  # before torch: one line, not a traceback from the stem
+    from bench.trial import TrialConfig, run_trial
+
     cfg = TrialConfig(model=args.model, optimizer=args.optimizer, lr=args.lr, wd=args.wd, epochs=args.epochs,
                       batch_size=args.batch_size, data=args.data, resolution=args.res, seed=args.seed,
                       recipe=args.recipe, device=args.device)
@@ -20,7 +24,7 @@ def run(args) -> int:
         print(json.dumps({k: v for k, v in result.items() if k != "curve"} | {"curve": result["curve"]}))
     else:
         state = "DIVERGED" if result["diverged"] else "done"
-        print(f"{state}: error {result['error']:.2f}% (EMA {result['ema_error']:.2f}%) after "
+        print(f"{state}: error {result['error']:.2f}% (EMA model; raw model {result['raw_error']:.2f}%) after "
               f"{result['epochs_done']} epochs, {result['seconds']:.1f} s, {result['img_per_s']:.0f} img/s -> {out}")
     return 0
 

@@ -256,16 +256,16 @@ def _train(t: Trainer, ckpt_path: Path, log) -> dict:
         train_s = time.perf_counter() - tic
         row = dict(epoch=t.epoch + 1, train_loss=None if diverged else loss, img_per_s=images * dist.world_size / train_s, diverged=diverged)
         if diverged:
-            row.update(error=chance, ema_error=chance)
-        else:
-            row["error"] = evaluate(t.net, t._loader("val", t.epoch), t.device, t.cuda, dist)
-            row["ema_error"] = (evaluate(t.ema.module, t._loader("val", t.epoch), t.device, t.cuda, dist)
-                                if t.ema is not None else row["error"])
+            row.update(error=chance, raw_error=chance)
+        else:  # the headline error is the EMA model's, as pycls's sweeps rank runs (test_ema_epoch)
+            row["raw_error"] = evaluate(t.net, t._loader("val", t.epoch), t.device, t.cuda, dist)
+            row["error"] = (evaluate(t.ema.module, t._loader("val", t.epoch), t.device, t.cuda, dist)
+                            if t.ema is not None else row["raw_error"])
         row.update(seconds=time.perf_counter() - tic, peak_mem_mb=_peak_mem_mb(t.device))
         t.curve.append(row)
         t.epoch += 1
         log(f"{cfg.model} {cfg.optimizer} lr={cfg.lr:.3g} wd={cfg.wd:.3g} epoch {t.epoch}/{cfg.epochs}: "
-            f"loss {loss:.4f} err {row['error']:.2f} ema {row['ema_error']:.2f} "
+            f"loss {loss:.4f} err {row['error']:.2f} (raw {row['raw_error']:.2f}) "
             f"{row['img_per_s']:.0f} img/s{' DIVERGED' if diverged else ''}")
         if dist.is_main and t.epoch < cfg.epochs and not diverged:
             atomic_save(t.state(), ckpt_path)
@@ -277,9 +277,9 @@ def _result(t: Trainer, chance: float, diverged: bool, seconds: float) -> dict:
     cx = complexity(t.cfg.model, t.resolution, num_classes=t.data.num_classes)
     curve = t.curve
     error = chance if diverged else min(r["error"] for r in curve)
-    ema_error = chance if diverged else min(r["ema_error"] for r in curve)
+    raw_error = chance if diverged else min(r["raw_error"] for r in curve)
     return dict(
-        config=t.cfg.key, error=error, ema_error=ema_error, final_error=curve[-1]["error"], diverged=diverged,
+        config=t.cfg.key, error=error, raw_error=raw_error, final_error=curve[-1]["error"], diverged=diverged,
         epochs_done=len(curve), seconds=sum(r["seconds"] for r in curve), run_seconds=seconds,
         img_per_s=float(np.mean([r["img_per_s"] for r in curve])), num_classes=t.data.num_classes, chance=chance,
         gflops=cx["flops"] / 1e9, params_m=cx["params"] / 1e6, acts_m=cx["acts"] / 1e6,

@@ -11,11 +11,10 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
+from analysis import records
 from analysis.paper import RANGES, family
 
-ATTRS = ("study", "model", "optimizer", "budget", "epochs", "seed", "point", "error", "ema_error", "diverged",
-         "num_classes", "chance", "gflops", "params_m", "acts_m", "resolution", "batch_size", "data",
-         "seconds", "host", "job_id")  # fmt: skip
+ATTRS = [c for c in records.COLUMNS if c not in ("family", "lr", "wd", "state", "trial_number")]
 
 
 def _plain(v):
@@ -38,7 +37,7 @@ def write_journal(df, path: Path, failed: int = 0) -> Path:
         for r in g.to_dict("records"):
             ua = {k: _plain(r[k]) for k in ATTRS}
             ua["diverged"] = bool(ua["diverged"])
-            ua["curve"] = [{"epoch": 0, "train_loss": 6.9, "error": ua["error"], "ema_error": ua["ema_error"],
+            ua["curve"] = [{"epoch": 0, "train_loss": 6.9, "error": ua["error"], "raw_error": ua["raw_error"],
                             "img_per_s": 100.0, "seconds": 1.0, "peak_mem_mb": 10.0}]  # fmt: skip
             params = {hp: min(max(float(r[hp]), dist[hp].low), dist[hp].high) for hp in ("lr", "wd")}
             value = ua["chance"] if ua["diverged"] else ua["error"]

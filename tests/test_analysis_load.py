@@ -5,7 +5,7 @@ import pytest
 from conftest_analysis import empty_journal, write_journal
 
 import analysis
-from analysis import load, synthetic
+from analysis import load, records, synthetic
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def test_journal_roundtrip(tmp_path, table):
     path = write_journal(table, tmp_path / "results" / "s1" / "optuna.journal", failed=1)
     for source in (path, path.parent, tmp_path / "results", str(path)):
         df = analysis.load_trials(source)
-        assert list(df.columns) == load.COLUMNS
+        assert list(df.columns) == list(records.COLUMNS)
         assert len(df) == len(table) + 4  # one FAIL per optuna study (2 models x 2 optimizers)
         fail = df[df["state"].eq("FAIL")]
         assert len(fail) == 4 and fail["error"].isna().all() and not fail["diverged"].any()
@@ -51,7 +51,7 @@ def test_missing_paths_are_clear_errors(tmp_path):
 
 def test_empty_study_loads_empty_table(tmp_path):
     df = analysis.load_trials(empty_journal(tmp_path / "optuna.journal"))
-    assert df.empty and list(df.columns) == load.COLUMNS
+    assert df.empty and list(df.columns) == list(records.COLUMNS)
 
 
 @pytest.mark.parametrize("ext", ["csv", "parquet"])

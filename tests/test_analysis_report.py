@@ -72,7 +72,7 @@ def test_report_sections_and_self_contained(html):
         assert f'id="{anchor}"' in html
     assert html.count("data:image/png;base64,") >= 8
     assert external_urls(html) == []
-    assert "Table 3 best error" in html and "Reference: median best" in html
+    assert "Table 3 best error" in html and "Reference: lowest error of the group" in html
     assert 'id="trial-table"' in html and "<script>" in html
 
 

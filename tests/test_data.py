@@ -342,3 +342,139 @@ def test_unknown_scheme_lists_valid_ones():
     with pytest.raises(DataError):
         load_data("synthetic", resolution=4)
     assert issubclass(DataError, ValueError)
+
+
+# --- reduced-size and on-device JPEG decoding ---------------------------------------------
+
+def _imagenet_like():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "make_imagenet_like.py"
+    spec = importlib.util.spec_from_file_location("make_imagenet_like", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _big_jpeg(path, w=1200, h=900, seed=0):
+    """A smooth (photo-like) JPEG large enough for DCT scaling to apply at 64 px."""
+    from PIL import Image
+
+    g = torch.Generator().manual_seed(seed)
+    small = torch.rand(1, 3, 12, 16, generator=g) * 255
+    arr = torch.nn.functional.interpolate(small, size=(h, w), mode="bicubic").clamp(0, 255).to(torch.uint8)
+    Image.fromarray(arr[0].permute(1, 2, 0).numpy()).save(path, quality=90)
+    return path
+
+
+def test_train_box_has_torchvision_statistics():
+    from scipy.stats import ks_2samp
+    from torchvision.transforms import RandomResizedCrop
+
+    from bench.data.crops import train_box
+
+    for w, h in ((500, 375), (1000, 120)):  # typical, and one that often needs the fallback
+        ours = [train_box(w, h, s)[0] for s in range(2000)]
+        torch.manual_seed(0)
+        ref = [RandomResizedCrop.get_params(torch.empty(3, h, w), (0.08, 1.0), (3 / 4, 4 / 3)) for _ in range(2000)]
+        assert all(0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h for x0, y0, x1, y1 in ours)
+        for f_ours, f_ref in ((lambda b: (b[2] - b[0]) * (b[3] - b[1]), lambda p: p[2] * p[3]),
+                              (lambda b: (b[2] - b[0]) / (b[3] - b[1]), lambda p: p[3] / p[2]),
+                              (lambda b: b[0], lambda p: p[1])):
+            assert ks_2samp([f_ours(b) for b in ours], [f_ref(p) for p in ref]).pvalue > 1e-3
+    flips = [train_box(500, 375, s)[1] for s in range(2000)]
+    assert 0.45 < np.mean(flips) < 0.55
+
+
+def test_draft_size_shrinks_only_while_the_crop_keeps_its_pixels(tmp_path):
+    from PIL import Image
+
+    from bench.data.crops import draft_size, val_box
+
+    path = _big_jpeg(tmp_path / "big.jpg")
+    cases = [((0, 0, 1200, 900), 64, 8), ((100, 100, 400, 400), 64, 4), ((0, 0, 300, 300), 224, 1),
+             (val_box(1200, 900), 224, 2)]
+    for box, out, expected_scale in cases:
+        with Image.open(path) as img:
+            img.draft("RGB", draft_size(1200, 900, box, out))
+            scale = 1200 / img.size[0]
+            assert (box[2] - box[0]) / scale >= out and (box[3] - box[1]) / scale >= out
+        assert round(scale) == expected_scale, (box, out, scale)
+
+
+def _jpeg_folder(root, per_class=4, size=(1200, 900)):
+    for split in ("train", "val"):
+        for c, name in enumerate(("a", "b")):
+            (root / split / name).mkdir(parents=True)
+            for i in range(per_class):
+                _big_jpeg(root / split / name / f"{i}.JPEG", *size, seed=100 * c + i + (split == "val") * 50)
+    return root
+
+
+def test_reduced_decode_matches_full_decode(tmp_path):
+    b = load_data(f"imagefolder:{_jpeg_folder(tmp_path / 'f')}", 64)
+    for split, augment in (("train", "light"), ("val", "none")):
+        ds = getattr(b, split)
+        keys = [(i, 1000 + i, split, augment) for i in range(len(ds))]
+        reduced = [ds[k] for k in keys]
+        ds.draft = False
+        full = [ds[k] for k in keys]
+        for (xr, yr, _), (xf, yf, _) in zip(reduced, full):
+            assert yr == yf and xr.shape == xf.shape == (3, 64, 64)
+            assert (xr.float() - xf.float()).abs().mean() < 3  # the same crop, another downsampling filter
+
+
+def test_device_decode_matches_cpu_decode_and_reports_bad_files(tmp_path):
+    root = _jpeg_folder(tmp_path / "f", size=(320, 240))
+    good = (root / "train" / "a" / "0.JPEG").read_bytes()
+    (root / "train" / "a" / "trunc.JPEG").write_bytes(good[: len(good) // 2])  # header fine, data cut
+    (root / "val" / "b" / "trunc.JPEG").write_bytes(good[: len(good) // 2])
+    b = load_data(f"imagefolder:{root}", 32)
+    for split, bs in (("train", 4), ("val", 3)):
+        out = {}
+        for decode in ("cpu", "device"):
+            ld = make_loader(b, split, bs, device=CPU, epoch=0, seed=0, augment="light", decode=decode)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                out[decode] = (batches(ld), ld.n_skipped)
+            assert ld.n_skipped == 0 or any("unreadable" in str(w.message) for w in caught)
+        (cpu, skipped_cpu), (dev, skipped_dev) = out["cpu"], out["device"]
+        assert skipped_cpu == skipped_dev and (split == "train" or skipped_dev == 1)
+        assert len(cpu) == len(dev)
+        for (xc, yc), (xd, yd) in zip(cpu, dev):
+            assert torch.equal(yc, yd) and xc.shape == xd.shape
+            assert (xc - xd).abs().mean() < 0.1  # normalised units: the same crops and flips
+
+
+def test_make_imagenet_like_is_seeded_and_imagenet_sized(tmp_path):
+    from PIL import Image
+
+    gen = _imagenet_like()
+    a = gen.render(3, "train", 7, 10)
+    assert a == gen.render(3, "train", 7, 10) and a != gen.render(4, "train", 7, 10)
+    r = gen.make(tmp_path / "imnet", classes=2, train_per_class=6, val_per_class=2, seed=0)
+    files = sorted((tmp_path / "imnet").rglob("*.JPEG"))
+    assert r["images"] == len(files) == 16
+    sizes = [Image.open(f).size for f in files]
+    assert sum(max(s) == 500 for s in sizes) >= 8 and all(64 <= min(s) and max(s) <= 1000 for s in sizes)
+    bytes_per_px = np.median([f.stat().st_size / (w * h) for f, (w, h) in zip(files, sizes)])
+    assert 0.3 < bytes_per_px < 1.2  # ImageNet averages ~0.6-0.8 at quality ~90
+    b = load_data(f"imagefolder:{tmp_path / 'imnet'}", 32)
+    assert b.num_classes == 2 and len(b.train) == 12 and len(b.val) == 4
+
+
+def test_perf_reports_loader_against_model(tmp_path, capsys):
+    import json
+
+    from bench.cli import main
+
+    root = _jpeg_folder(tmp_path / "f", per_class=8, size=(320, 240))
+    rc = main(["perf", "--model", "vitc_mini", "--batch-size", "4", "--steps", "1", "--rounds", "1",
+               "--data", f"imagefolder:{root}", "--workers", "1", "--loader-batches", "2", "--json"])
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rc == 0 and r["decode"] == "auto" and r["workers"] == 1
+    assert r["loader_img_per_s_per_worker"] > 0 and r["loader_img_per_s"] > 0 and r["model_img_per_s"] > 0
+    assert r["bound"] == ("loader" if r["loader_img_per_s"] < r["model_img_per_s"] else "model")
+    assert main(["perf", "--model", "vitc_mini", "--data", f"imagefolder:{tmp_path / 'nope'}"]) == 2
+    assert "does not exist" in capsys.readouterr().err

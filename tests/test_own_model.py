@@ -228,7 +228,7 @@ def test_train_factory_one_epoch(user_dir, capsys):
 def _run_study(argv, results: Path) -> list:
     assert main(["run", *argv, "--trials", "2", "--epochs", "1", "--data", "synthetic:256", "--parallel", "2",
                  "--results", str(results), "--no-estimate", "--no-progress"]) == 0
-    store = storage.open_storage(next(results.glob("*/optuna.journal")))
+    store = storage.Store.open(next(results.glob("*/optuna.journal")), create=False).optuna
     return [(s, optuna.load_study(study_name=s.study_name, storage=store).get_trials())
             for s in optuna.get_all_study_summaries(store, include_best_trial=False)]
 
@@ -266,6 +266,6 @@ def test_study_of_factory_with_family_flag(user_dir):
     for s, trials in found:
         opt = s.user_attrs["optimizer"]
         assert s.user_attrs["family"] == "vit"
-        assert s.user_attrs["space"]["lr"] == [v * vit.budget("local").lr_factor(opt) for v in vit.space("vit", opt)["lr"]]
+        assert s.user_attrs["space"]["lr"] == [v * vit.budget("local").lr_factor("vit", opt) for v in vit.space("vit", opt)["lr"]]
         assert len(trials) == 2 and {t.state for t in trials} == {TrialState.COMPLETE}
         assert all(t.user_attrs["gflops"] * 1e9 == TINY_NET_MACS for t in trials)

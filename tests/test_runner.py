@@ -11,20 +11,22 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from analysis import records
 from bench.cli import main
+from bench.errors import BenchError
 from bench.runner import export, sampling, specs, storage, studies
 from bench.runner.launch import LaunchOptions, LocalLauncher
 from bench.runner.specs import Overrides, expand
 
-RECORD_ATTRS = {"study", "model", "optimizer", "budget", "epochs", "seed", "point", "error", "ema_error", "diverged",
+RECORD_ATTRS = {"study", "model", "optimizer", "budget", "epochs", "seed", "point", "error", "raw_error", "diverged",
                 "num_classes", "chance", "gflops", "params_m", "acts_m", "resolution", "batch_size", "data",
                 "seconds", "host", "job_id", "curve"}
 
 
 def fake_result(spec, error=40.0, diverged=False):
-    return dict(config=spec.config(), error=error, ema_error=error - 1, diverged=diverged, num_classes=10,
+    return dict(config=spec.config(), error=error, raw_error=error + 1, diverged=diverged, num_classes=10,
                 chance=90.0, gflops=0.004, params_m=0.26, acts_m=0.06, resolution=32, batch_size=spec.batch_size,
-                data=spec.data, seconds=1.5, curve=[dict(epoch=1, train_loss=2.0, error=error, ema_error=error - 1,
+                data=spec.data, seconds=1.5, curve=[dict(epoch=1, train_loss=2.0, error=error, raw_error=error + 1,
                                                          img_per_s=100.0, seconds=1.5, peak_mem_mb=10.0)])
 
 
@@ -88,13 +90,39 @@ def test_local_budget_scales_lrs_on_the_same_draws():
     study = studies.load("lr_wd")
     paper = {(s.optimizer, s.point): s for s in expand(study, Overrides(budget="paper", models=("vitc_1gf",)))}
     local = expand(study, Overrides(budget="local", models=("vitc_mini",)))
-    assert study.budget("local").lr_scale == {"adamw": 16, "sgd": 1} and {s.epochs for s in local} == {5}
+    budget = study.budget("local")
+    assert {s.epochs for s in local} == {budget.epochs(50)}
     for s in local:
-        ref, factor = paper[(s.optimizer, s.point)], {"adamw": 16, "sgd": 1}[s.optimizer]
+        ref, factor = paper[(s.optimizer, s.point)], budget.lr_factor("vit", s.optimizer)
         assert s.lr == pytest.approx(factor * ref.lr) and s.wd == ref.wd
         assert s.space[0] == tuple(factor * v for v in study.space("vit", s.optimizer)["lr"])
-    tuned = expand(studies.load("optimizer"), Overrides(budget="local", models=("vitc_mini",), optimizers=("adamw",)))
-    assert tuned[0].lr == pytest.approx(16 * 2.5e-3)
+    opt_study = studies.load("optimizer")
+    tuned = expand(opt_study, Overrides(budget="local", models=("vitc_mini",), optimizers=("adamw",)))
+    assert tuned[0].lr == pytest.approx(opt_study.budget("local").lr_factor("vit", "adamw") * 2.5e-3)
+
+
+@pytest.mark.parametrize("lr_scale,family,opt,factor", [
+    (3.0, "vit", "sgd", 3.0),
+    ({"adamw": 16}, "vit", "sgd", 1.0),
+    ({"vit": {"adamw": 20, "sgd": 0.5}, "regnety": {"adamw": 8}}, "vit", "sgd", 0.5),
+    ({"vit": {"adamw": 20, "sgd": 0.5}, "regnety": {"adamw": 8}}, "regnety", "adamw", 8.0),
+    ({"vit": {"adamw": 20, "sgd": 0.5}}, "regnety", "sgd", 1.0),
+])
+def test_lr_scale_per_family_and_optimizer(lr_scale, family, opt, factor):
+    raw = {"epochs": [50], "models": ["vitc_mini"], "ranges": {"vit": {"adamw": {"lr": [1, 2], "wd": [1, 2]}}},
+           "budgets": {"local": {"data": "synthetic", "lr_scale": lr_scale}}}
+    assert studies.parse(raw, "t").budget("local").lr_factor(family, opt) == factor
+
+
+@pytest.mark.parametrize("lr_scale,msg", [
+    ({"vit": {"adam": 2}}, "unknown optimizer"), ({"vit": {"sgd": -1}}, "must be a number > 0"),
+    ({"vit": {"sgd": 1}, "adamw": 2}, "not both"),
+])
+def test_lr_scale_errors(lr_scale, msg):
+    raw = {"epochs": [50], "models": ["vitc_mini"], "ranges": {"vit": {"adamw": {"lr": [1, 2], "wd": [1, 2]}}},
+           "budgets": {"local": {"data": "synthetic", "lr_scale": lr_scale}}}
+    with pytest.raises(studies.StudyError, match=msg):
+        studies.parse(raw, "t")
 
 
 def test_overrides_replace_the_file():
@@ -127,7 +155,7 @@ def test_unregistered_model_is_named(tmp_path):
     ("trials = 3", 'trials = 3\noptimizers = ["adam"]', "unknown optimizer 'adam'; valid: adamw, sgd"),
     ("trials = 3", "trials = 3 3", "not valid TOML"),
     ('epoch_scale = 0.04', 'epoch_scale = 0.04\nlr_scale = 0', "lr_scale must be a number > 0"),
-    ('epoch_scale = 0.04', 'epoch_scale = 0.04\nlr_scale = { adam = 2 }', "lr_scale has unknown optimizer 'adam'"),
+    ('epoch_scale = 0.04', 'epoch_scale = 0.04\nlr_scale = { adam = 2 }', "lr_scale.adam names an unknown optimizer"),
 ])
 def test_bad_study_files(tmp_path, old, new, msg):
     with pytest.raises(studies.StudyError, match=msg):
@@ -169,7 +197,7 @@ def test_sampling_is_seeded_and_prefix_stable():
 
 def test_confirm_picks_the_best_points_with_new_seeds():
     base = expand(studies.load("lr_wd"), Overrides(models=("vitp_mini",), optimizers=("sgd",), trials=4))
-    errors = {("vitp_mini", "sgd", 5, p): [e] for p, e in enumerate([50.0, 20.0, 70.0, 30.0])}
+    errors = {("vitp_mini", "sgd", base[0].epochs, p): [e] for p, e in enumerate([50.0, 20.0, 70.0, 30.0])}
     out = specs.confirm(base, errors, n_best=2, seeds=3)
     assert sorted({s.point for s in out}) == [1, 3]
     assert sorted({s.seed for s in out}) == [1000, 1001, 1002]
@@ -178,46 +206,59 @@ def test_confirm_picks_the_best_points_with_new_seeds():
 
 # ---------------------------------------------------------------- records
 def test_records_follow_the_contract(tmp_path):
-    store = storage.open_storage(tmp_path / "optuna.journal")
+    store = storage.Store.open(tmp_path / "optuna.journal")
     ss = expand(studies.load("lr_wd"), Overrides(models=("vitc_mini",), optimizers=("adamw",), trials=2))
-    st = storage.get_study(store, ss[0], sampler_seed=0)
-    tid = storage.start(st, ss[0])
-    storage.complete(store, tid, fake_result(ss[0]), host="h", job_id="42")
-    tid = storage.start(st, ss[1])
-    storage.complete(store, tid, fake_result(ss[1], error=90.0, diverged=True), host="h", job_id="43")
-    st = optuna.load_study(study_name="lr_wd/vitc_mini/adamw/local", storage=store)
+    name = store.study(ss[0], sampling_seed=0)
+    tid = store.start(name, ss[0])
+    store.complete(tid, fake_result(ss[0]), host="h", job_id="42")
+    tid = store.start(name, ss[1])
+    store.complete(tid, fake_result(ss[1], error=90.0, diverged=True), host="h", job_id="43")
+    st = optuna.load_study(study_name="lr_wd/vitc_mini/adamw/local", storage=store.optuna)
     assert st.direction == optuna.study.StudyDirection.MINIMIZE
     assert st.user_attrs.items() >= {"study": "lr_wd", "model": "vitc_mini", "optimizer": "adamw",
                                      "budget": "local", "family": "vit"}.items()
     t0, t1 = st.trials
     assert RECORD_ATTRS <= set(t0.user_attrs) and t0.value == 40.0 and t0.state == TrialState.COMPLETE
-    assert t0.distributions["lr"] == optuna.distributions.FloatDistribution(16 * 2.5e-4, 16 * 8e-3, log=True)  # local lr_scale
+    f = studies.load("lr_wd").budget("local").lr_factor("vit", "adamw")
+    assert t0.distributions["lr"] == optuna.distributions.FloatDistribution(f * 2.5e-4, f * 8e-3, log=True)  # local lr_scale
     assert t0.params == {"lr": ss[0].lr, "wd": ss[0].wd} and t0.user_attrs["point"] == 0
     assert t1.state == TrialState.COMPLETE and t1.value == 90.0 and t1.user_attrs["diverged"] is True
-    df = export.table(store, "lr_wd")
-    assert list(df.columns) == list(export.COLUMNS) and len(df) == 2
+    df = export.table(store.optuna, "lr_wd")
+    assert list(df.columns) == list(records.COLUMNS) and len(df) == 2
     assert df.iloc[1].to_dict().items() >= {"diverged": True, "point": 1, "state": "COMPLETE",
                                             "trial_number": 1}.items()
 
 
 def test_other_search_space_under_the_same_name_is_refused(tmp_path):
-    store = storage.open_storage(tmp_path / "optuna.journal")
+    store = storage.Store.open(tmp_path / "optuna.journal")
     s = expand(studies.load("lr_wd"), Overrides(models=("vitc_mini",), optimizers=("adamw",), trials=1))[0]
-    storage.get_study(store, s, sampler_seed=0)
+    store.study(s, sampling_seed=0)
     with pytest.raises(storage.StorageError, match="space"):
-        storage.get_study(store, dataclasses.replace(s, space=((1e-5, 1e-3), s.space[1])), 0)
-    with pytest.raises(storage.StorageError, match="sampler_seed"):
-        storage.get_study(store, s, sampler_seed=1)
+        store.study(dataclasses.replace(s, space=((1e-5, 1e-3), s.space[1])), 0)
+    with pytest.raises(storage.StorageError, match="sampling_seed"):
+        store.study(s, sampling_seed=1)
+
+
+def test_journals_with_the_old_seed_attr_still_open(tmp_path):
+    """Journals written before the rename hold `sampler_seed`: it is still read and compared."""
+    store = storage.Store.open(tmp_path / "optuna.journal")
+    s = expand(studies.load("lr_wd"), Overrides(models=("vitc_mini",), optimizers=("adamw",), trials=1))[0]
+    sid = store.optuna.create_new_study([optuna.study.StudyDirection.MINIMIZE], s.study_name)
+    for k, v in dict(space={"lr": list(s.space[0]), "wd": list(s.space[1])}, sampler_seed=3).items():
+        store.optuna.set_study_user_attr(sid, k, v)
+    assert store.study(s, sampling_seed=3) == s.study_name
+    with pytest.raises(storage.StorageError, match="sampling_seed 3 but the study file gives 4"):
+        store.study(s, sampling_seed=4)
 
 
 def test_optuna_dashboard_opens_the_journal(tmp_path):
     import optuna_dashboard
 
-    store = storage.open_storage(tmp_path / "optuna.journal")
+    store = storage.Store.open(tmp_path / "optuna.journal")
     s = expand(studies.load("lr_wd"), Overrides(models=("vitc_mini",), optimizers=("sgd",), trials=1))[0]
-    tid = storage.start(storage.get_study(store, s, 0), s)
-    storage.complete(store, tid, fake_result(s), host="h", job_id="1")
-    app = optuna_dashboard.wsgi(storage.open_storage(tmp_path / "optuna.journal"))
+    tid = store.start(store.study(s, 0), s)
+    store.complete(tid, fake_result(s), host="h", job_id="1")
+    app = optuna_dashboard.wsgi(storage.Store.open(tmp_path / "optuna.journal").optuna)
 
     def get(path):
         env, status = {}, []
@@ -248,10 +289,22 @@ def test_local_launcher_gives_each_trial_its_own_gpu(monkeypatch, tmp_path):
     la = LocalLauncher(LaunchOptions(gpus_per_trial=2), tmp_path)
     assert (la.capacity, la.tasks) == (2, 2)
     monkeypatch.setattr("submitit.LocalExecutor.submit", lambda self, fn: type("J", (), {"job_id": str(id(fn))})())
-    a, b = la.submit([({}, tmp_path / "a"), ({}, tmp_path / "b")])
+    a, b = la.submit([[({}, tmp_path / "a")], [({}, tmp_path / "b"), ({}, tmp_path / "c")]])
     assert la._held[a.job_id] == [0, 1] and la._held[b.job_id] == [2, 3] and la.free_gpus == []
     la.release(a)
     assert la.free_gpus == [0, 1]
+
+
+def test_local_launcher_shares_a_gpu_between_k_trials(monkeypatch, tmp_path):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    la = LocalLauncher(LaunchOptions(trials_per_gpu=4), tmp_path)
+    assert la.capacity == 8 and sorted(la.free_gpus) == [0] * 4 + [1] * 4
+    ids = iter(range(100))
+    monkeypatch.setattr("submitit.LocalExecutor.submit", lambda self, fn: type("J", (), {"job_id": str(next(ids))})())
+    jobs = la.submit([[({}, tmp_path / str(i))] for i in range(8)])
+    assert sorted(g for j in jobs for g in la._held[j.job_id]) == [0] * 4 + [1] * 4 and la.free_gpus == []
+    with pytest.raises(BenchError, match="exactly one GPU per trial"):
+        LocalLauncher(LaunchOptions(trials_per_gpu=2, gpus_per_trial=2), tmp_path)
 
 
 # ---------------------------------------------------------------- command line
@@ -279,9 +332,9 @@ def test_bad_range_in_a_study_file_exits_2(tmp_path, monkeypatch, capsys):
 
 def test_other_space_in_storage_exits_2(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    store = storage.open_storage(tmp_path / "results" / "mini" / "optuna.journal")
+    store = storage.Store.open(tmp_path / "results" / "mini" / "optuna.journal")
     s = expand(studies.load(write_study(tmp_path, MINI)), Overrides())[0]
-    storage.get_study(store, s, 0)
+    store.study(s, 0)
     path = write_study(tmp_path, MINI.replace("lr = [1e-4, 1e-2]", "lr = [1e-4, 1e-1]"))
     assert main(["run", "--study", path, "--no-estimate"]) == 2
     err = capsys.readouterr().err
@@ -290,7 +343,7 @@ def test_other_space_in_storage_exits_2(tmp_path, monkeypatch, capsys):
 
 def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert main(["run", "--study", "lr_wd", "--models", "vitp_mini", "--trials", "3", "--data", "synthetic:256",
+    assert main(["run", "--study", "lr_wd", "--models", "vitp_mini", "--trials", "3", "--epochs", "5", "--data", "synthetic:256",
                  "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "6 trials = 1 models x 2 optimizers x 3 point-seeds x epochs [5]" in out
@@ -302,8 +355,8 @@ def test_rdb_storage_url(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     url = f"sqlite:///{tmp_path / 'o.db'}"
     s = expand(studies.load("lr_wd"), Overrides(models=("vitp_mini",), optimizers=("adamw",), trials=1))[0]
-    store = storage.open_storage(url)
-    storage.complete(store, storage.start(storage.get_study(store, s, 0), s), fake_result(s), host="h", job_id="7")
+    store = storage.Store.open(url)
+    store.complete(store.start(store.study(s, 0), s), fake_result(s), host="h", job_id="7")
     assert main(["status", "--storage", url]) == 0
     assert "lr_wd/vitp_mini/adamw/local" in capsys.readouterr().out
     assert main(["export", "--study", "lr_wd", "--storage", url, "--out", "t.csv"]) == 0

@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import optuna
 import pytest
 from optuna.trial import TrialState
 
@@ -65,9 +64,8 @@ def test_slurm_array_failure_and_requeue(slurm, tmp_path):
 
     jobs = {d.name: json.loads((d / "job.json").read_text())["job_id"] for d in trial_dirs.iterdir()}
     assert len(jobs) == 2 and len({j.split("_")[0] for j in jobs.values()}) == 1  # one array
-    store = storage.open_storage(storage.journal_path(tmp_path / "results", "sl"))
-    ts = [t for s in optuna.get_all_study_summaries(store, include_best_trial=False)
-          for t in optuna.load_study(study_name=s.study_name, storage=store).get_trials()]
+    store = storage.Store.open(storage.journal_path(tmp_path / "results", "sl"))
+    ts = [t for name, _ in store.summaries() for t in store.trials(name)]
     by_model = {m: [t for t in ts if t.user_attrs["model"] == m] for m in ("vitc_mini", "vitp_mini")}
     assert [t.state for t in by_model["vitc_mini"]] == [TrialState.COMPLETE]
     assert [t.state for t in by_model["vitp_mini"]] == [TrialState.FAIL]

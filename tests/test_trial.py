@@ -21,7 +21,7 @@ def test_trial_result_and_idempotent_rerun(tmp_path):
     assert not r["diverged"] and r["epochs_done"] == 2 and len(r["curve"]) == 2
     assert 0 <= r["error"] <= 100 and r["error"] == min(c["error"] for c in r["curve"])
     assert r["chance"] == 90.0 and r["gflops"] > 0 and r["img_per_s"] > 0
-    assert {"train_loss", "error", "ema_error", "img_per_s", "seconds", "peak_mem_mb"} <= set(r["curve"][0])
+    assert {"train_loss", "error", "raw_error", "img_per_s", "seconds", "peak_mem_mb"} <= set(r["curve"][0])
     assert (tmp_path / "result.json").exists() and not (tmp_path / "checkpoint.pt").exists()
     again = run_trial(cfg, tmp_path)  # finished: returned from disk, not retrained
     assert again == json.loads((tmp_path / "result.json").read_text()) and again["error"] == r["error"]
@@ -30,7 +30,7 @@ def test_trial_result_and_idempotent_rerun(tmp_path):
 @pytest.mark.slow
 def test_absurd_lr_diverges_to_chance(tmp_path):
     r = run_trial(TrialConfig(epochs=3, **{**TINY, "optimizer": "sgd", "lr": 1e7}), tmp_path)
-    assert r["diverged"] and r["error"] == r["ema_error"] == 90.0
+    assert r["diverged"] and r["error"] == r["raw_error"] == 90.0
     assert r["epochs_done"] == 1  # ended at once
 
 
@@ -57,7 +57,7 @@ def test_resume_after_kill_mid_epoch_is_identical(tmp_path):
     resumed = subprocess.run(_train_cmd(out), env=env, capture_output=True, text=True, check=True)
     assert "resuming vitc_mini from epoch" in resumed.stderr
     got = json.loads(resumed.stdout.strip().splitlines()[-1])
-    for key in ("error", "ema_error", "final_error", "epochs_done", "diverged"):
+    for key in ("error", "raw_error", "final_error", "epochs_done", "diverged"):
         assert got[key] == expected[key], key
     assert [c["train_loss"] for c in got["curve"]] == [c["train_loss"] for c in expected["curve"]]
 

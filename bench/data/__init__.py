@@ -26,29 +26,14 @@ import os
 
 import torch
 
+from bench.dataspec import _USAGE, SCHEMES, SYNTHETIC_TRAIN, SYNTHETIC_VAL, DataError, parse_spec  # noqa: F401
+
 from . import synthetic
 from .cache import load_or_generate
-from .core import DataBundle, DataError, TensorSplit, balanced_subset, channel_stats
+from .core import DataBundle, TensorSplit, balanced_subset, channel_stats
 from .loader import make_loader
 
 __all__ = ["load_data", "make_loader", "DataError", "TensorSplit", "DataBundle", "SCHEMES", "parse_spec"]
-
-SCHEMES = ("synthetic", "cifar10", "cifar100", "imagefolder")
-_USAGE = "synthetic, synthetic:N, cifar10:DIR, cifar100:DIR, imagefolder:DIR"
-SYNTHETIC_TRAIN, SYNTHETIC_VAL = 10_000, 2_000
-
-
-def parse_spec(spec: str) -> tuple[str, str | None]:
-    """'scheme[:arg]' -> (scheme, arg or None); DataError for anything else."""
-    if not isinstance(spec, str) or not spec.strip():
-        raise DataError(f"empty data spec; valid: {_USAGE}")
-    scheme, sep, arg = spec.strip().partition(":")
-    scheme = scheme.lower()
-    if scheme not in SCHEMES:
-        raise DataError(f"unknown data scheme {scheme!r} in {spec!r}; valid: {_USAGE}")
-    if scheme != "synthetic" and not arg:
-        raise DataError(f"data spec {spec!r} needs a folder: {scheme}:DIR")
-    return scheme, (arg if sep else None)
 
 
 def _check_n(name: str, n: int | None) -> None:

@@ -8,12 +8,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from bench.errors import BenchError
+from bench.dataspec import DataError  # noqa: F401  (raised here, defined without torch)
 
 
-class DataError(BenchError, ValueError):
-    """A data problem caused by the user's input (bad spec, missing path, wrong layout,
-    corrupt file).  The message names the problem and the path."""
 
 
 @dataclass

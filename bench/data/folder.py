@@ -4,13 +4,21 @@ Files are listed with torchvision's ``ImageFolder`` rules (its image extensions,
 sorted by name).  The layout is checked up front: both splits present, the same class
 folders in both, no class without images.  Images are decoded lazily in the loader's
 workers; the transform depends on the split and the ``augment`` chosen at
-``make_loader`` time, so the Dataset takes keys ``(index, sample_seed, split, augment)``
+``make_loader`` time, so the Dataset takes keys ``(index, sample_seed, split, augment[, decode])``
 (plain integer indices also work, giving the val transform):
 
 * val, and train with augment "none": resize the short side to round(R*256/224), center
   crop R (the paper's test transform);
 * train "light": RandomResizedCrop(R) + horizontal flip; "full": light + AutoAugment
   (ImageNet policy).
+
+The crop box is drawn from the image size before decoding (:mod:`bench.data.crops`), so a
+JPEG is decoded at reduced size: ``PIL.Image.draft`` (DCT scaling by 1/2, 1/4 or 1/8) to the
+smallest size at which the box still spans >= R pixels each way, then the box is resized to
+R x R (antialiased bilinear) in one ``Image.resize(box=...)``.  The crop statistics are
+torchvision's; only the downsampling filter differs (DCT scaling, then bilinear).  With
+``decode="device"`` a JPEG is not decoded here at all: the item is its bytes, box and flip
+(:class:`JpegBytes`) and :mod:`bench.data.device_decode` finishes it on the GPU.
 
 An image that cannot be decoded is counted and reported by the loader (one warning per
 epoch); in the train split it is replaced by the next readable image, in val it is left
@@ -21,11 +29,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch.utils.data import Dataset
 
 from .core import DataError
+from .crops import draft_size, train_box, val_box
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -57,66 +67,90 @@ def _scan(split_dir: Path, classes: list[str]) -> list[tuple[str, int]]:
     return samples
 
 
+class JpegBytes(NamedTuple):
+    """An undecoded JPEG and its crop, for decoding on the training device (``decode="device"``)."""
+
+    data: torch.Tensor  # uint8 [n_bytes]
+    box: tuple  # (x0, y0, x1, y1) in source pixels
+    flip: bool
+    key: tuple  # the dataset key, to decode it on the CPU instead if the device cannot
+
+
 class FolderDataset(Dataset):
-    """Lazily decoded images of one split; items are (uint8 [3,R,R] | None, label, bad_path | None)."""
+    """Lazily decoded images of one split; items are (uint8 [3,R,R] | JpegBytes | None, label, bad_path | None).
+
+    Keys are ``(index, sample_seed, split, augment[, decode])`` (see the module docstring);
+    ``draft=False`` turns reduced-size JPEG decoding off (to measure what it saves).
+    """
 
     accepts_keys = True
 
-    def __init__(self, samples: list[tuple[str, int]], resolution: int, split: str):
+    def __init__(self, samples: list[tuple[str, int]], resolution: int, split: str, draft: bool = True):
         self.samples = samples
         self.targets = [c for _, c in samples]
         self.resolution = resolution
         self.split = split
+        self.draft = draft
         self.corrupt_files: set[str] = set()  # filled by the loader in the main process
-        self._tf = {}
+        self._autoaug = None
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def transform(self, split: str, augment: str):
-        key = (split, augment)
-        if key not in self._tf:
+    def autoaugment(self):
+        if self._autoaug is None:
             from torchvision.transforms import v2
 
-            r = self.resolution
-            if split == "train" and augment != "none":
-                ops = [v2.RandomResizedCrop(r, antialias=True), v2.RandomHorizontalFlip()]
-                if augment == "full":
-                    ops.append(v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET))
-            else:
-                ops = [v2.Resize(round(r * 256 / 224), antialias=True), v2.CenterCrop(r)]
-            self._tf[key] = v2.Compose([*ops, v2.PILToTensor()])
-        return self._tf[key]
+            self._autoaug = v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET)
+        return self._autoaug
 
-    def _load(self, i: int):
+    def _load(self, i: int, sample_seed: int, train: bool, augment: str, decode: str):
+        """The transformed image i (uint8 [3,R,R]), or its JpegBytes for ``decode="device"``."""
         from PIL import Image
+        from torchvision.transforms.v2.functional import pil_to_tensor
 
-        path = self.samples[i][0]
-        with open(path, "rb") as f:
-            img = Image.open(f)
-            return img.convert("RGB")
+        path, r = self.samples[i][0], self.resolution
+        with Image.open(path) as img:
+            w, h = img.size
+            box, flip = train_box(w, h, sample_seed) if train else (val_box(w, h), False)
+            if decode == "device" and img.format == "JPEG" and img.mode in ("RGB", "L"):
+                with open(path, "rb") as f:
+                    data = torch.frombuffer(bytearray(f.read()), dtype=torch.uint8)
+                return JpegBytes(data, box, flip, None)
+            if self.draft and img.format == "JPEG":
+                img.draft("RGB", draft_size(w, h, box, r))
+            sx, sy = img.size[0] / w, img.size[1] / h
+            out = img if img.mode == "RGB" else img.convert("RGB")
+            out = out.resize((r, r), Image.BILINEAR, box=(box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy))
+        if flip:
+            out = out.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        if augment == "full":
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(sample_seed)
+                out = self.autoaugment()(out)
+        return pil_to_tensor(out)
 
     def __getitem__(self, key):
         if isinstance(key, tuple):
-            index, sample_seed, split, augment = key
+            index, sample_seed, split, augment, *rest = key
+            decode = rest[0] if rest else "cpu"
         else:
-            index, sample_seed, split, augment = int(key), 0, "val", "none"
-        tf = self.transform(split, augment)
+            index, sample_seed, split, augment, decode = int(key), 0, "val", "none", "cpu"
+        train = split == "train" and augment != "none"
         bad = None
         n = len(self.samples)
         for attempt in range(16):
             i = (index + attempt * 7919) % n
             try:
-                img = self._load(i)
+                x = self._load(i, sample_seed, train, augment, decode)
+                if isinstance(x, JpegBytes):
+                    x = x._replace(key=(i, sample_seed, split, augment, "cpu"))
             except Exception:  # noqa: BLE001 - PIL raises many types on broken files
                 if bad is None:
                     bad = self.samples[i][0]
                 if split != "train":
                     return None, self.samples[index][1], bad
                 continue
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(sample_seed)
-                x = tf(img)
             return x, self.samples[i][1], bad
         raise DataError(f"imagefolder: 16 unreadable images in a row around {self.samples[index][0]}")
 

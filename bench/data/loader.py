@@ -21,6 +21,10 @@ every DDP rank):
   seeded from (seed, epoch, position), so the augmentation does not depend on the number
   of workers either.  Unreadable images are replaced (train) or dropped (val), counted,
   and reported with one warning per epoch; the count is ``loader.n_skipped``.
+  ``decode="device"`` (the default on CUDA, ``"auto"``) has the workers send JPEG bytes and
+  crop boxes instead of pixels, and the batch is decoded and augmented on the device
+  (:mod:`bench.data.device_decode`); ``"cpu"`` decodes in the workers (at reduced size, see
+  :mod:`bench.data.folder`).
 
 Train split: shuffled, ``drop_last`` (every batch has exactly ``batch_size`` images, which
 must be even for mixup/cutmix), sharded by rank.  Val split: in order, no drop, no
@@ -37,7 +41,11 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
+from bench.dataspec import DECODES
+
 from .core import DataBundle, DataError, TensorSplit
+from .device_decode import assemble
+from .folder import JpegBytes
 
 AUGMENTS = ("none", "light", "full")
 _MASK64 = (1 << 64) - 1
@@ -80,7 +88,7 @@ def shard_indices(
     return used[: n_batches * batch_size].contiguous()
 
 
-def _check_args(bundle, split, batch_size, augment, rank, world_size) -> None:
+def _check_args(bundle, split, batch_size, augment, rank, world_size, decode) -> None:
     if split not in ("train", "val"):
         raise ValueError(f"split must be 'train' or 'val', got {split!r}")
     if augment not in AUGMENTS:
@@ -91,6 +99,8 @@ def _check_args(bundle, split, batch_size, augment, rank, world_size) -> None:
         raise ValueError(f"train batch_size must be even (mixup/cutmix pair samples), got {batch_size}")
     if world_size < 1 or not 0 <= rank < world_size:
         raise ValueError(f"need 0 <= rank < world_size, got rank={rank} world_size={world_size}")
+    if decode not in DECODES:
+        raise ValueError(f"decode must be one of {', '.join(DECODES)}; got {decode!r}")
     if not isinstance(bundle, DataBundle):
         raise TypeError(f"expected a DataBundle, got {type(bundle).__name__}")
 
@@ -177,11 +187,12 @@ class TensorLoader:
 
 
 class _KeySampler:
-    """Yields (index, sample_seed, split, augment) keys for FolderDataset (or plain ints)."""
+    """Yields (index, sample_seed, split, augment, decode) keys for FolderDataset (or plain ints)."""
 
-    def __init__(self, indices: torch.Tensor, seed: int, epoch: int, split: str, augment: str, keyed: bool):
+    def __init__(self, indices: torch.Tensor, seed: int, epoch: int, split: str, augment: str, keyed: bool,
+                 decode: str):
         self.indices, self.seed, self.epoch = indices.tolist(), seed, epoch
-        self.split, self.augment, self.keyed = split, augment, keyed
+        self.split, self.augment, self.keyed, self.decode = split, augment, keyed, decode
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -191,11 +202,14 @@ class _KeySampler:
             yield from self.indices
             return
         for pos, i in enumerate(self.indices):
-            yield (i, mix_seed(self.seed, self.epoch, pos, 0x5A3), self.split, self.augment)
+            yield (i, mix_seed(self.seed, self.epoch, pos, 0x5A3), self.split, self.augment, self.decode)
 
 
 def _collate(items):
-    """Items are (uint8 [3,R,R] | None, label) or (..., label, bad_path | None)."""
+    """Items are (uint8 [3,R,R] | JpegBytes | None, label[, bad_path | None]).
+
+    Returns (images, labels, bad paths); images are stacked, or a list when some are JpegBytes.
+    """
     imgs, labels, bad = [], [], []
     for item in items:
         img, label = item[0], item[1]
@@ -204,9 +218,11 @@ def _collate(items):
             bad.append(path)
         if img is None:
             continue
-        imgs.append(torch.as_tensor(img))
+        imgs.append(img if isinstance(img, JpegBytes) else torch.as_tensor(img))
         labels.append(int(label))
-    if imgs:
+    if any(isinstance(i, JpegBytes) for i in imgs):
+        x = imgs
+    elif imgs:
         x = torch.stack(imgs)
     else:
         x = torch.empty((0, 3, 1, 1), dtype=torch.uint8)
@@ -217,10 +233,11 @@ class DatasetLoader:
     """Iterable over one epoch of a Dataset split through a torch DataLoader."""
 
     def __init__(self, bundle: DataBundle, split: str, batch_size: int, *, device, epoch, seed,
-                 augment, workers, rank, world_size):
+                 augment, workers, rank, world_size, decode):
         self.bundle, self.split, self.batch_size = bundle, split, batch_size
         self.device = torch.device(device)
         self.epoch, self.seed, self.workers = epoch, seed, workers
+        self.decode = decode if decode != "auto" else ("device" if self.device.type == "cuda" else "cpu")
         self.augment = augment if split == "train" else "none"
         self.dataset = getattr(bundle, split)
         self.indices = shard_indices(len(self.dataset), split, batch_size, seed=seed, epoch=epoch,
@@ -233,7 +250,7 @@ class DatasetLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         keyed = getattr(self.dataset, "accepts_keys", False)
-        sampler = _KeySampler(self.indices, self.seed, self.epoch, self.split, self.augment, keyed)
+        sampler = _KeySampler(self.indices, self.seed, self.epoch, self.split, self.augment, keyed, self.decode)
         cuda = self.device.type == "cuda"
         dl = torch.utils.data.DataLoader(
             self.dataset, batch_size=self.batch_size, sampler=sampler, num_workers=self.workers,
@@ -244,6 +261,9 @@ class DatasetLoader:
         self.n_skipped, self.skipped_paths = 0, []
         try:
             for x, y, bad in dl:
+                if isinstance(x, list):
+                    x, y, more = assemble(x, y, self.dataset, self.device, self.bundle.resolution, self.augment)
+                    bad = bad + more
                 if bad:
                     self.n_skipped += len(bad)
                     self.skipped_paths.extend(bad)
@@ -267,16 +287,16 @@ class DatasetLoader:
 
 def make_loader(
     bundle: DataBundle, split: str, batch_size: int, *, device: torch.device, epoch: int, seed: int,
-    augment: str = "light", workers: int = 0, rank: int = 0, world_size: int = 1,
+    augment: str = "light", workers: int = 0, rank: int = 0, world_size: int = 1, decode: str = "auto",
 ):
     """One epoch of batches ``(x float32 [B,3,R,R] normalised, y int64 [B])`` on ``device``.
 
     See the module docstring for the exact semantics; the returned object has ``len()``
     (number of batches) and ``n_skipped`` (unreadable images met this epoch).
     """
-    _check_args(bundle, split, batch_size, augment, rank, world_size)
+    _check_args(bundle, split, batch_size, augment, rank, world_size, decode)
     data = getattr(bundle, split)
     kw = dict(device=device, epoch=epoch, seed=seed, augment=augment, rank=rank, world_size=world_size)
     if isinstance(data, TensorSplit):
         return TensorLoader(bundle, split, batch_size, **kw)
-    return DatasetLoader(bundle, split, batch_size, workers=workers, **kw)
+    return DatasetLoader(bundle, split, batch_size, workers=workers, decode=decode, **kw)

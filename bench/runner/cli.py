@@ -31,19 +31,26 @@ def register(sub) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the plan and cost estimate, launch nothing")
     p.add_argument("--no-estimate", action="store_true", help="skip the measured cost estimate")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    g = p.add_argument_group("launching")
-    g.add_argument("--cluster", default="local", choices=("local", "slurm", "debug"))
-    g.add_argument("--parallel", type=_positive, help="local: trials at once (default: #GPUs or 1)")
-    g.add_argument("--gpus-per-trial", type=int, help="GPUs per trial (default: 1 if any, else 0)")
-    g.add_argument("--tasks-per-trial", type=_positive,
-                   help="DDP processes per trial (default: max(1, gpus-per-trial))")
-    g.add_argument("--timeout", type=_positive, default=3 * 24 * 60, help="minutes per job (default: 3 days)")
-    g.add_argument("--max-requeue", type=int, default=3, help="requeues on timeout/preemption (default: 3)")
-    g.add_argument("--partition", help="slurm partition")
-    g.add_argument("--array-parallelism", type=_positive, default=64, help="slurm: array tasks at once")
-    g.add_argument("--slurm-extra", nargs="+", default=[], metavar="KEY=VALUE", help="extra sbatch flags")
+    _launch_args(p)
     _storage_args(p)
     p.set_defaults(func=run)
+
+    p = sub.add_parser("calibrate", help="measure where a budget's lr windows belong (lr grid on every model)",
+                       description=calibrate.__doc__)
+    p.add_argument("--study", required=True, help="study name (studies/<name>.toml) or path to a .toml")
+    p.add_argument("--budget", default="local", help="budget in the study file (default: local)")
+    p.add_argument("--families", nargs="+", help="model families to calibrate (default: all in the budget)")
+    p.add_argument("--models", nargs="+", help="bench models (default: the budget's or study's bench models)")
+    p.add_argument("--seeds", type=_positive, default=2, help="training seeds per grid point (default: 2)")
+    p.add_argument("--points", type=_positive, default=5, help="lrs in the starting grid (default: 5)")
+    p.add_argument("--step", type=float, default=2.0, help="factor between grid lrs (default: 2)")
+    p.add_argument("--out", help="record file (default: results/reference/calibration/<study>_<budget>.json)")
+    p.add_argument("--dry-run", action="store_true", help="print the first grid's plan, launch nothing")
+    p.add_argument("--no-estimate", action="store_true", help="skip the measured cost estimate")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _launch_args(p)
+    _storage_args(p)
+    p.set_defaults(func=calibrate)
 
     p = sub.add_parser("status", help="trial counts per model x optimizer", description=status.__doc__)
     p.add_argument("--study", help="only this study")
@@ -57,46 +64,56 @@ def register(sub) -> None:
     _storage_args(p)
     p.set_defaults(func=export)
 
+    p = sub.add_parser("repair", help="rebuild a study's damaged journal file", description=repair.__doc__)
+    p.add_argument("--study", help="the study whose results/<study>/optuna.journal to repair")
+    p.add_argument("--results", default="results", help="results directory (default: results)")
+    p.add_argument("--storage", help="a journal file to repair instead (its trial dirs: --trials-dir)")
+    p.add_argument("--trials-dir", help="trial dirs of --storage's study (default: none)")
+    p.set_defaults(func=repair)
+
 
 def run(args) -> int:
     """Run a study: sample (lr, wd) points, launch the trials, record them in optuna. Running the
     same command again resumes: finished trials are skipped, failed and stale ones rerun."""
-    from bench.runner import launch, orchestrate, studies
+    from bench.runner import orchestrate, studies
     from bench.runner.specs import Overrides
 
     study = studies.load(args.study)
     ov = Overrides(budget=args.budget, models=_tuple(args.models), optimizers=_tuple(args.optimizer),
                    trials=args.trials, epochs=_tuple(args.epochs), data=args.data, seed=args.seed, seeds=args.seeds,
                    family=args.family, resolution=args.res)
-    lopts = launch.LaunchOptions(
-        cluster=args.cluster, parallel=args.parallel, gpus_per_trial=args.gpus_per_trial,
-        tasks_per_trial=args.tasks_per_trial, timeout_min=args.timeout, max_requeue=args.max_requeue,
-        partition=args.partition, array_parallelism=args.array_parallelism, slurm_extra=_pairs(args.slurm_extra))
-    ropts = orchestrate.RunOptions(results=Path(args.results), storage=args.storage, dry_run=args.dry_run,
-                                   confirm=args.confirm, estimate=not args.no_estimate,
-                                   quiet=args.no_progress)
-    return orchestrate.run(study, ov, lopts, ropts)
+    return orchestrate.run(study, ov, _launch_options(args), _run_options(args, confirm=args.confirm))
+
+
+def calibrate(args) -> int:
+    """Calibrate a budget's lr windows: per family and optimizer, a log-spaced lr grid trained on
+    every model of the family with several seeds, grown until the family's mean-error minimum is
+    bracketed; writes a record and prints the lr_scale line for the study file."""
+    from bench.runner import calibrate as cal, studies
+
+    study = studies.load(args.study)
+    cal.run(study, args.budget, _launch_options(args), _run_options(args), families=args.families,
+            models=_tuple(args.models), seeds=args.seeds, points=args.points, step=args.step,
+            out=args.out and Path(args.out))
+    return 0
 
 
 def status(args) -> int:
     """Print done / diverged / running / stale / failed counts and the best error per
     study/model/optimizer/budget."""
-    import optuna
-
     from bench.runner import orchestrate, progress
 
     rows = []
     for study_dir, store in _storages(args):
-        for summary in optuna.get_all_study_summaries(store, include_best_trial=False):
-            if args.study and summary.user_attrs.get("study") != args.study:
+        for name, attrs in store.summaries():
+            if args.study and attrs.get("study") != args.study:
                 continue
-            trials = optuna.load_study(study_name=summary.study_name, storage=store).get_trials(deepcopy=False)
-            root = study_dir or Path(args.results) / summary.user_attrs.get("study", "")
+            root = study_dir or Path(args.results) / attrs.get("study", "")
             alive = lambda t, root=root: orchestrate.job_alive(root / "trials" / t.user_attrs.get("key", ""))  # noqa: E731
-            rows.append((summary.study_name, progress.counts(trials, alive)))
+            rows.append((name, progress.counts(store.trials(name), alive)))
     if not rows:
         raise BenchError(f"no trials stored{' for study ' + repr(args.study) if args.study else ''} "
-                         f"in {args.storage or args.results}")
+                         f"in {_where(args)}")
     print(progress.table(rows))
     return 0
 
@@ -106,9 +123,9 @@ def export(args) -> int:
     from bench.runner import export as ex
 
     (_, store), = _storages(args)
-    df = ex.table(store, args.study)
+    df = ex.table(store.optuna, args.study)
     if df.empty:
-        raise BenchError(f"study {args.study!r} has no finished trials in {args.storage or args.results}")
+        raise BenchError(f"study {args.study!r} has no finished trials in {_where(args)}")
     out = args.out or str(Path(args.results) / args.study / f"trials.{args.format}")
     if out == "-":
         if args.format != "csv":
@@ -121,11 +138,11 @@ def export(args) -> int:
 
 
 def _storages(args):
-    """(study dir or None, optuna storage) pairs that the command reads."""
+    """(study dir or None, storage.Store) pairs that the command reads."""
     from bench.runner import storage
 
     if args.storage:
-        return [(None, storage.open_storage(args.storage))]
+        return [(None, storage.Store.open(args.storage, create=False) or _no_file(args.storage))]
     results = Path(args.results)
     paths = [storage.journal_path(results, args.study)] if args.study else sorted(results.glob("*/optuna.journal"))
     found = [p for p in paths if p.exists()]
@@ -133,7 +150,64 @@ def _storages(args):
         have = sorted(p.parent.name for p in results.glob("*/optuna.journal"))
         raise BenchError(f"no results{' for study ' + repr(args.study) if args.study else ''} in {results}/"
                          + (f"; studies with results: {', '.join(have)}" if have else ""))
-    return [(p.parent, storage.open_storage(p)) for p in found]
+    return [(p.parent, storage.Store.open(p, create=False)) for p in found]
+
+
+def repair(args) -> int:
+    """Rebuild a damaged journal: keep every readable record, record the finished trials again from
+    their trial dirs (result.json), and keep the original beside it as a backup."""
+    from bench.runner import repair as rp, storage
+
+    if bool(args.study) == bool(args.storage):
+        raise BenchError("give --study S (results/S/optuna.journal) or --storage FILE")
+    if args.storage and "://" in args.storage:
+        raise BenchError(f"{storage.redact(args.storage)} is a database: only journal files need repair")
+    path = Path(args.storage) if args.storage else storage.journal_path(args.results, args.study)
+    trials_dir = Path(args.trials_dir) if args.trials_dir else None if args.storage else path.parent / "trials"
+    report = rp.repair(path if path.exists() else _no_file(path), trials_dir)
+    print(report)
+    return 0
+
+
+def _no_file(path):
+    raise BenchError(f"no such journal file: {path}")
+
+
+def _launch_args(p) -> None:
+    g = p.add_argument_group("launching")
+    g.add_argument("--cluster", default="local", choices=("local", "slurm", "debug"))
+    g.add_argument("--parallel", type=_positive, help="local: trials at once (default: #GPUs or 1)")
+    g.add_argument("--gpus-per-trial", type=int, help="GPUs per trial (default: 1 if any, else 0)")
+    g.add_argument("--trials-per-gpu", type=_positive, default=1, metavar="K",
+                   help="local: K trials share each GPU at once (small models; default: 1)")
+    g.add_argument("--trials-per-job", type=_positive, metavar="N",
+                   help="trials run one after another in one job, sharing its start-up "
+                        "(default: from the cost estimate, so start-up stays under 5%% of a job; 1 without it)")
+    g.add_argument("--tasks-per-trial", type=_positive,
+                   help="DDP processes per trial (default: max(1, gpus-per-trial))")
+    g.add_argument("--timeout", type=_positive, default=3 * 24 * 60, help="minutes per job (default: 3 days)")
+    g.add_argument("--max-requeue", type=int, default=3, help="requeues on timeout/preemption (default: 3)")
+    g.add_argument("--partition", help="slurm partition")
+    g.add_argument("--array-parallelism", type=_positive, default=64, help="slurm: array tasks at once")
+    g.add_argument("--slurm-extra", nargs="+", default=[], metavar="KEY=VALUE", help="extra sbatch flags")
+
+
+def _launch_options(args):
+    from bench.runner import launch
+
+    return launch.LaunchOptions(
+        cluster=args.cluster, parallel=args.parallel, gpus_per_trial=args.gpus_per_trial,
+        trials_per_gpu=args.trials_per_gpu, tasks_per_trial=args.tasks_per_trial, timeout_min=args.timeout,
+        max_requeue=args.max_requeue, partition=args.partition, array_parallelism=args.array_parallelism,
+        slurm_extra=_pairs(args.slurm_extra))
+
+
+def _run_options(args, confirm=None):
+    from bench.runner import orchestrate
+
+    return orchestrate.RunOptions(results=Path(args.results), storage=args.storage, dry_run=args.dry_run,
+                                  confirm=confirm, estimate=not args.no_estimate,
+                                  trials_per_job=args.trials_per_job, quiet=args.no_progress)
 
 
 def _storage_args(p) -> None:
@@ -163,3 +237,9 @@ def _pairs(items: list[str]) -> dict:
 
 def _tuple(v):
     return tuple(v) if v else None
+
+
+def _where(args) -> str:
+    from bench.runner.storage import redact
+
+    return redact(args.storage) if args.storage else f"{args.results}/"

@@ -16,27 +16,42 @@ ERROR_FILE = "error.txt"
 
 
 class TrialJob(submitit.helpers.Checkpointable):
-    """Train one trial in ``out_dir``; on preemption/timeout submitit requeues it, and the engine
-    resumes from ``out_dir/checkpoint.pt`` (all state lives on disk, not in this object)."""
+    """Train a chunk of trials, one after another in one process (``items``: (config, out_dir)
+    pairs). Each trial keeps its own dir, checkpoint and result; one that fails leaves its error
+    in its dir and the next one starts. On preemption/timeout submitit requeues the job: finished
+    trials return their result at once and the interrupted one resumes from its checkpoint (all
+    state lives on disk, not in this object)."""
 
-    def __init__(self, config: dict, out_dir: str, threads: int | None = None):
-        self.config, self.out_dir, self.threads = config, out_dir, threads
+    def __init__(self, items: list[tuple[dict, str]], threads: int | None = None):
+        self.items, self.threads = [(config, str(out)) for config, out in items], threads
 
-    def __call__(self) -> dict:
+    def __call__(self) -> list[dict | None]:
         env = submitit.JobEnvironment()
         if self.threads:
             os.environ["OMP_NUM_THREADS"] = str(self.threads)
         import torch
 
-        from bench.trial import TrialConfig, run_trial
-
         if self.threads:
             torch.set_num_threads(self.threads)
         if env.num_tasks > 1:
             _export_distributed()
-        out = Path(self.out_dir)
         rank0 = env.global_rank == 0
+        outs = [Path(out) for _, out in self.items]
         stop = threading.Event()
+        if rank0:
+            threading.Thread(target=_heartbeat, args=(outs, stop), daemon=True).start()
+        try:
+            results = [self._one(config, out, env, rank0) for (config, _), out in zip(self.items, outs)]
+        finally:
+            stop.set()
+        if len(results) == 1 and results[0] is None:  # a job of one trial fails as that trial did
+            raise RuntimeError(read_error(outs[0]) or "the trial failed")
+        return results
+
+    @staticmethod
+    def _one(config: dict, out: Path, env, rank0: bool) -> dict | None:
+        from bench.trial import TrialConfig, run_trial
+
         if rank0:
             out.mkdir(parents=True, exist_ok=True)
             (out / ERROR_FILE).unlink(missing_ok=True)
@@ -44,15 +59,13 @@ class TrialJob(submitit.helpers.Checkpointable):
                 job_id=env.job_id, host=socket.gethostname(), pid=os.getpid(), time=time.time(), tasks=env.num_tasks,
                 restart=int(os.environ.get("SLURM_RESTART_COUNT", 0)),
                 checkpoint=(out / "checkpoint.pt").exists()))
-            threading.Thread(target=_heartbeat, args=(out / "heartbeat", stop), daemon=True).start()
         try:
-            return run_trial(TrialConfig(**self.config), out, log=lambda *a: print(*a, flush=True))
-        except Exception as e:
+            return run_trial(TrialConfig(**config), out, log=lambda *a: print(*a, flush=True))
+        except Exception as e:  # recorded as this trial's failure; its chunk-mates go on
             if rank0:
                 (out / ERROR_FILE).write_text(f"{type(e).__name__}: {e}\n\n{traceback.format_exc()}")
-            raise
-        finally:
-            stop.set()
+            print(f"trial in {out} failed: {type(e).__name__}: {e}", flush=True)
+            return None
 
 
 def read_error(out_dir: Path) -> str | None:
@@ -67,9 +80,12 @@ def _export_distributed() -> None:
     submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
 
 
-def _heartbeat(path: Path, stop: threading.Event) -> None:
+def _heartbeat(outs: list[Path], stop: threading.Event) -> None:
+    """Touch every trial dir's heartbeat: each trial of the chunk is alive while its job is."""
     while True:
-        path.touch()
+        for out in outs:
+            if out.is_dir():
+                (out / "heartbeat").touch()
         if stop.wait(HEARTBEAT_S):
             return
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ class LaunchOptions:
     parallel: int | None = None  # local: trials at once (default: #GPUs // gpus_per_trial, else 1)
     gpus_per_trial: int | None = None  # default: 1 if a GPU is visible, else 0
     tasks_per_trial: int | None = None  # DDP processes per trial (default: max(1, gpus_per_trial))
+    trials_per_gpu: int = 1  # local: trials sharing one GPU at once (small models leave a GPU mostly idle)
     timeout_min: int = 3 * 24 * 60
     max_requeue: int = 3  # submitit max_num_timeout (every signal counts when timeout_min <= 10)
     partition: str | None = None
@@ -43,8 +45,8 @@ class Launcher:
         self.gpus = (1 if _visible_gpus() else 0) if gpus is None else gpus
         self.tasks = opts.tasks_per_trial or max(1, self.gpus)
 
-    def submit(self, items: list[tuple[dict, Path]]) -> list:
-        """Submit (config, out_dir) items; returns one submitit job per item, in order."""
+    def submit(self, chunks: list[list[tuple[dict, Path]]]) -> list:
+        """Submit chunks of (config, out_dir) items, one job per chunk; returns the jobs in order."""
         raise NotImplementedError
 
     def release(self, job) -> None:
@@ -62,21 +64,24 @@ class LocalLauncher(Launcher):
 
     def __init__(self, opts: LaunchOptions, folder: Path):
         super().__init__(opts, folder)
-        self.free_gpus = list(_visible_gpus())
-        if self.gpus > len(self.free_gpus):
-            raise BenchError(f"--gpus-per-trial {self.gpus} but only {len(self.free_gpus)} GPU(s) are visible")
+        visible, k = list(_visible_gpus()), opts.trials_per_gpu
+        if self.gpus > len(visible):
+            raise BenchError(f"--gpus-per-trial {self.gpus} but only {len(visible)} GPU(s) are visible")
+        if k > 1 and self.gpus != 1:
+            raise BenchError(f"--trials-per-gpu {k} needs exactly one GPU per trial (--gpus-per-trial 1), got {self.gpus}")
+        self.free_gpus = [g for g in visible for _ in range(k)]  # each GPU has k places
         self.capacity = opts.parallel or (len(self.free_gpus) // self.gpus if self.gpus else 1)
         self.threads = max(1, (os.cpu_count() or 1) // (self.capacity * self.tasks))
         self._held: dict[str, list[int]] = {}
 
-    def submit(self, items):
+    def submit(self, chunks):
         jobs = []
-        for config, out_dir in items:
+        for chunk in chunks:
             gpus, self.free_gpus = self.free_gpus[:self.gpus], self.free_gpus[self.gpus:]
             ex = submitit.LocalExecutor(folder=self.folder / "%j", max_num_timeout=self.opts.max_requeue)
             ex.update_parameters(timeout_min=self.opts.timeout_min, tasks_per_node=self.tasks,
                                  gpus_per_node=len(gpus), visible_gpus=tuple(gpus))
-            job = ex.submit(TrialJob(config, str(out_dir), self.threads))
+            job = ex.submit(TrialJob(chunk, self.threads))
             self._held[job.job_id] = gpus
             jobs.append(job)
         return jobs
@@ -97,7 +102,7 @@ class LocalLauncher(Launcher):
 class SlurmLauncher(Launcher):
     """One Slurm job array per submit call (``--array=0-N%array_parallelism``)."""
 
-    def submit(self, items):
+    def submit(self, chunks):
         o = self.opts
         ex = submitit.AutoExecutor(folder=self.folder / "%j", cluster="slurm", slurm_max_num_timeout=o.max_requeue)
         params = dict(timeout_min=o.timeout_min, tasks_per_node=self.tasks, nodes=1,
@@ -108,7 +113,7 @@ class SlurmLauncher(Launcher):
             params["slurm_partition"] = o.partition
         ex.update_parameters(**params)
         with ex.batch():
-            jobs = [ex.submit(TrialJob(config, str(out_dir))) for config, out_dir in items]
+            jobs = [ex.submit(TrialJob(chunk)) for chunk in chunks]
         return jobs
 
     @staticmethod
@@ -128,8 +133,8 @@ class DebugLauncher(Launcher):
 
     capacity = 1
 
-    def submit(self, items):
-        return [_DebugJob(TrialJob(config, str(out_dir))) for config, out_dir in items]
+    def submit(self, chunks):
+        return [_DebugJob(TrialJob(chunk)) for chunk in chunks]
 
 
 class _DebugJob:
@@ -176,6 +181,8 @@ def _visible_gpus() -> list[int]:
     env = os.environ.get("CUDA_VISIBLE_DEVICES")
     if env is not None:
         return [int(g) for g in env.split(",") if g.strip().isdigit()]
+    if not (shutil.which("nvidia-smi") or shutil.which("rocm-smi")):  # no GPU driver: spare the torch import
+        return []
     import torch
 
     return list(range(torch.cuda.device_count()))

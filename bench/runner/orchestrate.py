@@ -33,6 +33,7 @@ class RunOptions:
     storage: str | None = None  # optuna storage URL; default: journal file in results/<study>/
     dry_run: bool = False
     confirm: int | None = None  # rerun the best N points with CONFIRM_SEED0.. seeds
+    trials_per_job: int | None = None  # trials run one after another in one job (None: from the estimate)
     estimate: bool = True
     poll_s: float = 0.2
     quiet: bool = False  # no progress bar
@@ -43,36 +44,54 @@ class Slot:
     """A trial spec, its optuna study, trial dir and what this run does with it."""
 
     spec: TrialSpec
-    study: object
+    study: str  # optuna study name
     out_dir: Path
     trial_id: int | None = None
     action: str = "run"  # done | record | attach | run
     job_id: str = ""
+    store: storage.Store | None = None
 
 
 def run(study_def: Study, ov: Overrides, lopts: launch.LaunchOptions, ropts: RunOptions, log=print) -> int:
     """Run (or resume) a study; returns the exit code (1 if some trials failed)."""
-    root = Path(ropts.results) / study_def.name
-    store = storage.open_storage(ropts.storage or storage.journal_path(ropts.results, study_def.name),
-                                 create=not ropts.dry_run)
     seed = study_def.seed if ov.seed is None else ov.seed
-    specs = expand(study_def, ov)
-    if ropts.confirm:
-        specs = _confirm_specs(study_def, ov, store, seed, ropts.confirm)
-    with _lock(root, ropts.dry_run):
+    confirm = (lambda store: _confirm_specs(study_def, ov, store, seed, ropts.confirm)) if ropts.confirm else None
+    return execute(study_def.name, expand(study_def, ov), seed, lopts, ropts, log, confirm)
+
+
+def open_store(name: str, ropts: RunOptions) -> storage.Store | None:
+    """Study ``name``'s storage for reading (``--storage``, else its journal; None if absent)."""
+    return storage.Store.open(ropts.storage or storage.journal_path(ropts.results, name), create=False)
+
+
+def execute(name: str, specs: list[TrialSpec], seed: int, lopts: launch.LaunchOptions, ropts: RunOptions,
+            log=print, confirm=None) -> int:
+    """Reconcile ``specs`` (or ``confirm(store)``'s) with the storage and the trial dirs under
+    ``results/<name>/``, launch what is left and record it; returns 1 if some trials failed, else 0."""
+    root = Path(ropts.results) / name
+    note = plan.check(specs, lopts.cluster)
+    with _lock(root, ropts.dry_run):  # before opening: only the lock holder may heal the journal
+        store = storage.Store.open(ropts.storage or storage.journal_path(ropts.results, name),
+                                   create=not ropts.dry_run)
+        if confirm:
+            specs = confirm(store)
         slots = _reconcile(specs, store, seed, root, create=not ropts.dry_run)
         counts = Counter(s.action for s in slots)
         todo = [s.spec for s in slots if s.action == "run"]
         launcher = launch.make(lopts, root / "submitit")
         log(plan.describe(specs, todo, {"finished": counts["done"], "to record": counts["record"],
                                         "running": counts["attach"], "to run": counts["run"]}))
-        if ropts.estimate:
-            log(plan.estimate(todo, launcher.capacity))
+        if note:
+            log(note)
+        cost = plan.estimate(todo, launcher, ropts.trials_per_job) if ropts.estimate and todo else None
+        per_job = ropts.trials_per_job or (cost.per_job if cost else 1)
+        if cost:
+            log(cost.text)
         if ropts.dry_run:
             return 0
         bar = Bar(len(slots), done=counts["done"], diverged=_diverged(slots), disable=ropts.quiet)
         try:
-            failed = _launch_and_wait(slots, launcher, bar, ropts.poll_s)
+            failed = _launch_and_wait(slots, launcher, bar, ropts.poll_s, per_job)
         except KeyboardInterrupt:
             bar.close()
             log("interrupted: submitted jobs keep running; rerun the same command to pick them up")
@@ -83,7 +102,10 @@ def run(study_def: Study, ov: Overrides, lopts: launch.LaunchOptions, ropts: Run
     return 1 if failed else 0
 
 
-def _launch_and_wait(slots: list[Slot], launcher: launch.Launcher, bar: Bar, poll_s: float) -> list:
+def _launch_and_wait(slots: list[Slot], launcher: launch.Launcher, bar: Bar, poll_s: float,
+                     per_job: int) -> list:
+    """Submit the slots to run in jobs of ``per_job`` trials, at most ``launcher.capacity`` jobs at
+    once, and record each trial as soon as its result (or its job's end) shows."""
     queue = deque(s for s in slots if s.action == "run")
     inflight: dict[Slot, object] = {s: None for s in slots if s.action == "attach"}
     failed = []
@@ -91,29 +113,31 @@ def _launch_and_wait(slots: list[Slot], launcher: launch.Launcher, bar: Bar, pol
         outcome = _finish(s, None)
         bar.update(len(inflight), **{outcome: 1})
     while queue or inflight:
-        take = int(min(len(queue), max(0, launcher.capacity - len(inflight))))
-        if take:
-            batch = [queue.popleft() for _ in range(take)]
-            for s in batch:
+        busy, chunks = len({s.job_id for s in inflight}), []
+        while queue and busy + len(chunks) < launcher.capacity:
+            chunks.append([queue.popleft() for _ in range(min(per_job, len(queue)))])
+        if chunks:
+            for s in (s for c in chunks for s in c):
                 s.out_dir.mkdir(parents=True, exist_ok=True)
                 if s.trial_id is None:
-                    s.trial_id = storage.start(s.study, s.spec)
-            jobs = launcher.submit([(s.spec.config(), s.out_dir) for s in batch])
-            for s, job in zip(batch, jobs):
-                s.job_id = str(job.job_id)
-                atomic_write_json(s.out_dir / "job.json", dict(cluster=launcher.opts.cluster, job_id=s.job_id, host=HOST,
-                                                         log=str(getattr(job, "paths", None) and job.paths.stdout),
-                                                         submitted=time.time()))
-                storage.set_attrs(s.study._storage, s.trial_id, job_id=s.job_id)
-                inflight[s] = job
+                    s.trial_id = s.store.start(s.study, s.spec)
+            jobs = launcher.submit([[(s.spec.config(), s.out_dir) for s in c] for c in chunks])
+            for chunk, job in zip(chunks, jobs):
+                for s in chunk:
+                    s.job_id = str(job.job_id)
+                    atomic_write_json(s.out_dir / "job.json", dict(
+                        cluster=launcher.opts.cluster, job_id=s.job_id, host=HOST, submitted=time.time(),
+                        log=str(getattr(job, "paths", None) and job.paths.stdout)))
+                    s.store.set_attrs(s.trial_id, job_id=s.job_id)
+                    inflight[s] = job
             bar.update(len(inflight))
         for s in [s for s, job in inflight.items() if _ended(s, job)]:
             job = inflight.pop(s)
-            if job is not None:
+            if job is not None and all(j is not job for j in inflight.values()):
                 launcher.release(job)
             outcome = _finish(s, job)
             if outcome == "failed":
-                failed.append((s, s.study._storage.get_trial_user_attrs(s.trial_id).get("fail_reason")))
+                failed.append((s, s.store.attrs(s.trial_id).get("fail_reason")))
             bar.update(len(inflight), **{outcome: 1})
         if queue or inflight:
             time.sleep(poll_s)
@@ -124,19 +148,19 @@ def _reconcile(specs: list[TrialSpec], store, seed: int, root: Path, create: boo
     studies, keyed, slots = {}, {}, []
     for spec in specs:
         if spec.study_name not in studies:
-            st = studies[spec.study_name] = store and storage.get_study(store, spec, seed, create=create)
-            keyed[spec.study_name] = storage.by_key(st) if st else {}
+            name = studies[spec.study_name] = store and store.study(spec, seed, create=create)
+            keyed[spec.study_name] = store.by_key(name) if name else {}
         trials = keyed[spec.study_name].get(spec.key, [])
-        slot = Slot(spec, studies[spec.study_name], root / "trials" / spec.key)
+        slot = Slot(spec, studies[spec.study_name], root / "trials" / spec.key, store=store)
         running = [t for t in trials if t.state == TrialState.RUNNING]
-        slot.trial_id = running[-1]._trial_id if running else None
+        slot.trial_id = store.trial_id(slot.study, running[-1]) if running else None
         if any(t.state == TrialState.COMPLETE for t in trials):
             slot.action = "done"
-            slot.trial_id = [t for t in trials if t.state == TrialState.COMPLETE][-1]._trial_id
+            slot.trial_id = store.trial_id(slot.study, [t for t in trials if t.state == TrialState.COMPLETE][-1])
         elif _result(slot) is not None:
             slot.action = "record"
         elif job_alive(slot.out_dir):
-            slot.action = "attach"
+            slot.action, slot.job_id = "attach", (_read_json(slot.out_dir / "job.json") or {}).get("job_id", "")
         slots.append(slot)
     return slots
 
@@ -164,19 +188,17 @@ def _ended(s: Slot, job) -> bool:
 def _finish(s: Slot, job) -> str:
     """Record the trial in s.out_dir; returns 'done', 'diverged' or 'failed'."""
     if s.trial_id is None:
-        s.trial_id = storage.start(s.study, s.spec)
-    st = s.study._storage
+        s.trial_id = s.store.start(s.study, s.spec)
     attempt = _last_attempt(s.out_dir)
     host, job_id = attempt.get("host", ""), attempt.get("job_id", s.job_id)
     result = _result(s)
     if result is not None:
-        storage.complete(st, s.trial_id, result, host=host, job_id=job_id)
-        if st.get_trial(s.trial_id).state == TrialState.COMPLETE:
+        if s.store.complete(s.trial_id, result, host=host, job_id=job_id) == TrialState.COMPLETE:
             return "diverged" if result.get("diverged") else "done"
         return "failed"
     info = _read_json(s.out_dir / "job.json") or {}
     reason = read_error(s.out_dir) or _job_error(job) or f"job {job_id} ended without a result"
-    storage.fail(st, s.trial_id, f"{reason} (log: {info.get('log')})", host=host, job_id=job_id)
+    s.store.fail(s.trial_id, f"{reason} (log: {info.get('log')})", host=host, job_id=job_id)
     return "failed"
 
 
@@ -190,8 +212,8 @@ def _confirm_specs(study_def: Study, ov: Overrides, store, seed: int, n_best: in
     base = expand(study_def, replace(ov, seeds=1))
     errors: dict = {}
     for spec in {s.study_name: s for s in base}.values():
-        st = store and storage.get_study(store, spec, seed, create=False)
-        for t in st.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if st else []:
+        name = store and store.study(spec, seed, create=False)
+        for t in store.trials(name, states=(TrialState.COMPLETE,)) if name else []:
             a = t.user_attrs
             if a.get("seed", 0) < CONFIRM_SEED0:
                 errors.setdefault((a["model"], a["optimizer"], a["epochs"], a["point"]), []).append(t.value)
@@ -204,7 +226,7 @@ def _confirm_specs(study_def: Study, ov: Overrides, store, seed: int, n_best: in
 
 def _diverged(slots: list[Slot]) -> int:
     return sum(1 for s in slots if s.action == "done"
-               and s.study._storage.get_trial_user_attrs(s.trial_id).get("diverged"))
+               and s.store.attrs(s.trial_id).get("diverged"))
 
 
 def _job_error(job) -> str | None:

@@ -1,28 +1,55 @@
 """The plan of a run (trials x epochs x images) and its cost from a short measured throughput."""
 from __future__ import annotations
 
-from collections import Counter
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.runner.studies import StudyError
 
-CIFAR_TRAIN = 50_000
+CIFAR_TRAIN, CIFAR_VAL = 50_000, 10_000
+# Seconds a job spends before its first step (Python, torch, timm, the data cache), measured on the
+# 2-core laptop machine: the cost that running several trials per job shares out.
+JOB_START_S = 10.0
+START_SHARE = 0.05  # the default chunk keeps start-up under this share of a job's cost
 
 
-def train_images(data: str) -> int | None:
-    """Training images per epoch of a data spec (None if it cannot be told without loading)."""
-    from bench.data import SYNTHETIC_TRAIN, DataError, parse_spec
+def split_sizes(data: str) -> tuple[int, int] | None:
+    """(train, val) images of a data spec; None if it cannot be told without loading."""
+    from bench.dataspec import SYNTHETIC_TRAIN, SYNTHETIC_VAL, DataError, parse_spec
 
     try:
         scheme, arg = parse_spec(data)
     except DataError as e:
         raise StudyError(str(e)) from None
     if scheme == "synthetic":
-        return int(arg.replace("_", "")) if arg else SYNTHETIC_TRAIN
+        return (int(arg.replace("_", "")) if arg else SYNTHETIC_TRAIN), SYNTHETIC_VAL
     if scheme.startswith("cifar"):
-        return CIFAR_TRAIN
-    train = Path(arg) / "train"
-    return sum(1 for d in train.iterdir() if d.is_dir() for _ in d.iterdir()) if train.is_dir() else None
+        return CIFAR_TRAIN, CIFAR_VAL
+    counts = [sum(1 for d in (Path(arg) / split).iterdir() if d.is_dir() for _ in d.iterdir())
+              for split in ("train", "val") if (Path(arg) / split).is_dir()]
+    return tuple(counts) if len(counts) == 2 else None
+
+
+def check(specs, cluster: str) -> str:
+    """Fail before launch: a resolution a model's stem does not divide, or a data folder missing
+    on this machine. On Slurm the folder may exist only on the cluster: then a note, not an error."""
+    from bench.architectures import check_resolution
+    from bench.dataspec import DataError, missing_folder
+
+    for model, res in sorted({(s.model, s.resolution) for s in specs}, key=str):
+        check_resolution(model, res)
+    notes = []
+    for data in sorted({s.data for s in specs}):
+        try:
+            folder = missing_folder(data)
+        except DataError as e:
+            raise StudyError(str(e)) from None
+        if folder and cluster != "slurm":
+            raise StudyError(f"data folder {folder} (--data {data}) does not exist on this machine")
+        if folder:
+            notes.append(f"  note: data folder {folder} is not on this machine; the cluster's nodes must have it")
+    return "\n".join(notes)
 
 
 def describe(specs, todo, counts: dict) -> str:
@@ -37,37 +64,73 @@ def describe(specs, todo, counts: dict) -> str:
              f"{len(specs)} trials = {len(models)} models x {len(opts)} optimizers x "
              f"{len({(s.point, s.seed) for s in specs})} point-seeds x epochs {epochs}",
              "  " + ", ".join(f"{k} {v}" for k, v in counts.items())]
-    n_img = train_images(s0.data)
+    sizes = split_sizes(s0.data)
+    n_img = sizes and sizes[0]
     ep = sum(s.epochs for s in todo)
     lines.append(f"  to train: {len(todo)} trials, {ep} epochs"
                  + (f", {ep * n_img:,} images ({n_img:,} per epoch)" if n_img else ""))
     return "\n".join(lines)
 
 
-def estimate(todo, parallel: float, device: str | None = None) -> str:
-    """Cost of the trials to train from a short measured throughput (3 steps per model)."""
-    if not todo:
-        return ""
+@dataclass
+class Cost:
+    """The plan's cost: seconds per trial (training, evaluation), the chunk size and the wall time."""
+
+    per_job: int
+    text: str
+
+
+def estimate(todo, launcher, per_job: int | None = None) -> Cost:
+    """Cost of the trials to train from a short measured throughput (3 steps per model, at the
+    threads each worker gets), plus evaluation (raw and EMA model, forward only: ~1/3 of a step)
+    and job start-up; and the trials per job that keep start-up under ``START_SHARE``."""
     import torch
 
+    from bench.models import default_resolution
     from bench.perf import measure_train_throughput
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    n_img = train_images(todo[0].data)
-    if not n_img:
-        return "  cost: unknown (size of the data set unknown before loading)"
-    from bench.models import default_resolution
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    sizes = split_sizes(todo[0].data)
+    if not sizes:
+        return Cost(per_job or 1, "  cost: unknown (size of the data set unknown before loading)")
+    n_train, n_val = sizes
+    threads = getattr(launcher, "threads", None)
 
-    rate, seconds, work = {}, 0.0, Counter()
-    for s in todo:
-        work[(s.model, s.resolution or default_resolution(s.model), min(s.batch_size, 32))] += s.epochs * n_img
-    for (model, res, batch), images in work.items():
-        rate[model] = measure_train_throughput(model, res, batch, device=device, steps=3)
-        seconds += images / rate[model]
-    wall = seconds / min(parallel, len(todo))
-    rates = ", ".join(f"{m} {r:,.0f} img/s" for m, r in rate.items())
-    return (f"  est. cost: {_dur(seconds)} of training on {device} ({rates}, measured here at batch <= 32);"
-            f" ~{_dur(wall)} wall at {parallel:g} in parallel")
+    def key(s):  # (model, resolution, batch) measured: the real batch at small resolutions, <= 32 else
+        res = s.resolution or default_resolution(s.model)
+        return s.model, res, s.batch_size if res <= 64 else min(s.batch_size, 32)
+
+    rate = {}
+    with _threads(threads):
+        for k in dict.fromkeys(key(s) for s in todo):
+            rate[k] = measure_train_throughput(*k, device=device, steps=3)
+    trial_s = [s.epochs * (n_train + 2 * n_val / 3) / rate[key(s)] for s in todo]
+    mean_s = sum(trial_s) / len(trial_s)
+    workers = launcher.capacity if launcher.capacity != float("inf") else launcher.opts.array_parallelism
+    auto = math.ceil(JOB_START_S / (START_SHARE * mean_s))
+    per_job = per_job or max(1, min(auto, len(todo) // (2 * workers)))
+    jobs = math.ceil(len(todo) / per_job)
+    wall = (sum(trial_s) + jobs * JOB_START_S) / min(workers, jobs)
+    rates = ", ".join(f"{m} {r:,.0f} img/s" for (m, _, _), r in rate.items())
+    return Cost(per_job, f"  est. cost: {_dur(sum(trial_s))} of training and evaluation on {device} ({rates} at "
+                         f"{threads or torch.get_num_threads()} thread(s) per worker), {jobs} jobs of <= {per_job} trials "
+                         f"(start-up {JOB_START_S:g} s each); ~{_dur(wall)} wall with {min(workers, jobs):g} at once")
+
+
+class _threads:
+    """torch's intra-op threads set to ``n`` (None: unchanged) for the measurement only."""
+
+    def __init__(self, n):
+        import torch
+
+        self.torch, self.n, self.old = torch, n, torch.get_num_threads()
+
+    def __enter__(self):
+        if self.n:
+            self.torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        self.torch.set_num_threads(self.old)
 
 
 def _dur(s: float) -> str:

@@ -69,7 +69,7 @@ class TrialSpec:
 
 def expand(study: Study, ov: Overrides) -> list[TrialSpec]:
     """All trial specs of a study under a budget: models x optimizers x points x epochs x seeds."""
-    from bench import models as registry
+    from bench import architectures as registry
 
     budget = study.budget(ov.budget)
     models = ov.models or budget.models or study.models
@@ -90,7 +90,7 @@ def expand(study: Study, ov: Overrides) -> list[TrialSpec]:
         for opt in optimizers:
             base = study.space(family, opt)
             pts = _tuned(study, model, opt, base) if study.points == "tuned" else sampling.points(seed, n, base)
-            space, factor = budget.scale(base, opt), budget.lr_factor(opt)
+            space, factor = budget.scale(base, family, opt), budget.lr_factor(family, opt)
             for point, (lr, wd) in enumerate((lr * factor, wd) for lr, wd in pts):
                 for ep in epochs:
                     for s in range(ov.seeds):
@@ -122,7 +122,7 @@ def confirm(specs: list[TrialSpec], errors: dict, n_best: int, seeds: int) -> li
 def _family(study: Study, model: str, override: str | None) -> str:
     """Whose lr/wd ranges a model takes: a bench model its own; any other ``--family``, else the
     study's ``[families]`` entry; no default."""
-    from bench.models import family
+    from bench.architectures import family
 
     own, listed = family(model), study.families.get(model)
     if own and listed and listed != own:

@@ -1,42 +1,192 @@
-"""optuna records of trials, exactly as docs/records.md describes them."""
+"""optuna records of trials, exactly as docs/records.md describes them, behind one handle: ``Store``.
+
+Every ``Store`` method takes optuna study names and trial ids (never an optuna ``Study``), and the
+module uses only optuna's public storage API. A journal file is checked on opening (a bad record
+names its line and ``bench repair``) and, when opened for writing, healed of a torn tail first.
+"""
 from __future__ import annotations
 
 import json
 import math
+import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import optuna
 from optuna.distributions import FloatDistribution
 from optuna.storages.journal import JournalFileBackend
-from optuna.trial import TrialState
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
 
+from analysis import records
 from bench.errors import BenchError
+from bench.runner import journal
 from bench.runner.specs import TrialSpec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-RESULT_ATTRS = ("error", "ema_error", "diverged", "num_classes", "chance", "gflops", "params_m", "acts_m",
-                "resolution", "batch_size", "data", "seconds", "curve")
+SEED_ATTR, OLD_SEED_ATTR = "sampling_seed", "sampler_seed"  # journals before 0.2 hold the old name
+_DRIVERS = {"psycopg2": "psycopg2-binary", "psycopg": "psycopg[binary]", "pymysql": "PyMySQL",
+            "MySQLdb": "mysqlclient"}
 
 
 class StorageError(BenchError):
-    """The storage holds something that contradicts the study file."""
+    """The storage holds something that contradicts the study file, or cannot be opened."""
+
+
+class StorageUnavailable(StorageError):
+    """The storage server stopped answering mid-run."""
 
 
 def journal_path(results: Path, study: str) -> Path:
     return Path(results) / study / "optuna.journal"
 
 
-def open_storage(url_or_path: str | Path, create: bool = True) -> optuna.storages.BaseStorage | None:
-    """An RDB storage for a URL (``postgresql://...``), else a journal file (None if absent and not create)."""
-    s = str(url_or_path)
-    if "://" in s:
-        return optuna.storages.RDBStorage(s)
-    path = Path(s)
-    if not path.exists() and not create:
-        return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+def repair_command(path: Path) -> str:
+    """The ``bench repair`` command line for a journal file."""
+    results, study = path.parent.parent, path.parent.name
+    if path.name != "optuna.journal":
+        return f"bench repair --storage {path}"
+    return f"bench repair --study {study}" + ("" if results == Path("results") else f" --results {results}")
+
+
+def redact(url: str) -> str:
+    """The URL without its password."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+class Store:
+    """One optuna storage (``optuna``: for optuna's own tools) and what the runner does with it."""
+
+    def __init__(self, storage: optuna.storages.BaseStorage, where: str):
+        self.optuna, self.where = storage, where
+
+    @classmethod
+    def open(cls, url_or_path: str | Path, create: bool = True) -> Store | None:
+        """An RDB storage for a URL (``postgresql://...``), else a journal file (None if absent and
+        not ``create``). Opening for writing (``create``) heals a journal's torn tail."""
+        s = str(url_or_path)
+        if "://" in s:
+            return cls(_rdb(s), redact(s))
+        path = Path(s)
+        if not path.exists():
+            if not create:
+                return None
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+        if create:
+            journal.heal_tail(path)
+        journal.check(path, repair_command(path))
+        return cls(optuna.storages.JournalStorage(JournalFileBackend(str(path))), str(path))
+
+    # ---- studies
+    def study(self, spec: TrialSpec, sampling_seed: int, create: bool = True) -> str | None:
+        """The name of spec's optuna study (created if ``create``, else None if absent), after checking
+        that its search space and sampling seed are the study file's."""
+        name = spec.study_name
+        with self._answering():
+            try:
+                sid = self.optuna.get_study_id_from_name(name)
+            except KeyError:
+                if not create:
+                    return None
+                sid = self.optuna.create_new_study([StudyDirection.MINIMIZE], name)
+            attrs = self.optuna.get_study_user_attrs(sid)
+            want = {"space": {"lr": list(spec.space[0]), "wd": list(spec.space[1])}, SEED_ATTR: sampling_seed}
+            if "space" not in attrs:
+                for k, v in dict(study=spec.study, model=spec.model, optimizer=spec.optimizer, budget=spec.budget,
+                                 family=spec.family, **want).items():
+                    self.optuna.set_study_user_attr(sid, k, v)
+                return name
+        have = {"space": attrs["space"], SEED_ATTR: attrs.get(SEED_ATTR, attrs.get(OLD_SEED_ATTR))}
+        for k, v in want.items():
+            if have[k] != v:
+                raise StorageError(f"storage already holds study {name!r} with {k} {have[k]} but the study file "
+                                   f"gives {v}: use another --results/--storage or restore the file")
+        return name
+
+    def summaries(self) -> list[tuple[str, dict]]:
+        """(study name, study user attrs) of every optuna study in the storage."""
+        with self._answering():
+            return [(s.study_name, s.user_attrs) for s in self.optuna.get_all_studies()]
+
+    # ---- trials
+    def trials(self, study: str, states: tuple[TrialState, ...] | None = None) -> list[FrozenTrial]:
+        with self._answering():
+            return self.optuna.get_all_trials(self.optuna.get_study_id_from_name(study), deepcopy=False,
+                                              states=states)
+
+    def by_key(self, study: str) -> dict[str, list[FrozenTrial]]:
+        """The study's trials grouped by their ``key`` user attr (oldest first)."""
+        out: dict[str, list] = {}
+        for t in self.trials(study):
+            out.setdefault(t.user_attrs.get("key", ""), []).append(t)
+        return out
+
+    def trial_id(self, study: str, trial: FrozenTrial) -> int:
+        """The storage's id of a trial (a FrozenTrial carries it only privately)."""
+        with self._answering():
+            return self.optuna.get_trial_id_from_study_id_trial_number(
+                self.optuna.get_study_id_from_name(study), trial.number)
+
+    def start(self, study: str, spec: TrialSpec) -> int:
+        """Add a RUNNING trial for spec (params, distributions, identity attrs); returns its trial id."""
+        attrs = dict(study=spec.study, model=spec.model, optimizer=spec.optimizer, budget=spec.budget,
+                     epochs=spec.epochs, seed=spec.seed, point=spec.point, key=spec.key, job_id="", host="")
+        template = optuna.trial.create_trial(state=TrialState.RUNNING, params={"lr": spec.lr, "wd": spec.wd},
+                                             distributions=distributions(spec.space), user_attrs=attrs)
+        return self.add(study, template)
+
+    def add(self, study: str, template: FrozenTrial) -> int:
+        """Add a copy of a trial to a study; returns its trial id."""
+        with self._answering():
+            return self.optuna.create_new_trial(self.optuna.get_study_id_from_name(study), template_trial=template)
+
+    def attrs(self, trial_id: int) -> dict:
+        with self._answering():
+            return self.optuna.get_trial_user_attrs(trial_id)
+
+    def state(self, trial_id: int) -> TrialState:
+        with self._answering():
+            return self.optuna.get_trial(trial_id).state
+
+    def set_attrs(self, trial_id: int, **attrs) -> None:
+        with self._answering():
+            for k, v in attrs.items():
+                self.optuna.set_trial_user_attr(trial_id, k, v)
+
+    def complete(self, trial_id: int, result: dict, host: str, job_id: str) -> TrialState:
+        """Record an engine result: COMPLETE with value = error (chance error if diverged; FAIL if
+        the error is not finite); returns the state recorded."""
+        result = records.upgrade(result)
+        res = json.loads(json.dumps({k: result.get(k) for k in records.RESULT_FIELDS}, default=float))
+        res["diverged"] = bool(res["diverged"])
+        value = records.value(res)
+        self.set_attrs(trial_id, **res, host=host, job_id=str(job_id))
+        with self._answering():
+            if value is None:
+                self.optuna.set_trial_user_attr(trial_id, "fail_reason", "the engine returned no finite error")
+                self.optuna.set_trial_state_values(trial_id, TrialState.FAIL)
+                return TrialState.FAIL
+            self.optuna.set_trial_state_values(trial_id, TrialState.COMPLETE, [value])
+            return TrialState.COMPLETE
+
+    def fail(self, trial_id: int, reason: str, host: str = "", job_id: str = "") -> None:
+        """Record a crashed trial: FAIL, with a one-line ``fail_reason``."""
+        self.set_attrs(trial_id, fail_reason=reason[:500], host=host, job_id=str(job_id))
+        with self._answering():
+            self.optuna.set_trial_state_values(trial_id, TrialState.FAIL)
+
+    @contextmanager
+    def _answering(self):
+        """Turn a lost database connection into one StorageUnavailable line."""
+        try:
+            yield
+        except Exception as e:
+            if not _lost_connection(e):
+                raise
+            raise StorageUnavailable(f"storage {self.where} stopped answering ({_cause(e)}); submitted jobs keep "
+                                     "running: rerun the same command once it is back") from None
 
 
 def distributions(space) -> dict:
@@ -44,65 +194,29 @@ def distributions(space) -> dict:
     return {"lr": FloatDistribution(lr_lo, lr_hi, log=True), "wd": FloatDistribution(wd_lo, wd_hi, log=True)}
 
 
-def get_study(storage, spec: TrialSpec, sampler_seed: int, create: bool = True) -> optuna.Study | None:
-    """The optuna study of spec's (study, model, optimizer, budget); checks its search space."""
-    name = spec.study_name
-    if not create:
-        try:
-            storage.get_study_id_from_name(name)
-        except KeyError:
-            return None
-    study = optuna.create_study(study_name=name, storage=storage, direction="minimize", load_if_exists=True)
-    want = {"space": {"lr": list(spec.space[0]), "wd": list(spec.space[1])}, "sampler_seed": sampler_seed}
-    attrs = study.user_attrs
-    if "space" not in attrs:
-        for k, v in dict(study=spec.study, model=spec.model, optimizer=spec.optimizer, budget=spec.budget,
-                         family=spec.family, **want).items():
-            study.set_user_attr(k, v)
-        return study
-    for k, v in want.items():
-        if attrs.get(k) != v:
-            raise StorageError(f"storage already holds study {name!r} with {k} {attrs.get(k)} but the study file "
-                               f"gives {v}: use another --results/--storage or restore the file")
-    return study
+def _rdb(url: str) -> optuna.storages.RDBStorage:
+    """optuna's RDB storage, with a missing driver, a refused connection or bad credentials as one line."""
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+    except ImportError as e:  # optuna raises it from SQLAlchemy's ModuleNotFoundError
+        missing = getattr(e.__cause__, "name", None) or getattr(e, "name", None) or "?"
+        raise StorageError(f"cannot open storage {redact(url)}: its database driver is not installed "
+                           f"(no module {missing!r}; pip install {_DRIVERS.get(missing, missing)})") from None
+    except Exception as e:
+        if not (_lost_connection(e) or type(e).__module__.startswith("sqlalchemy")):
+            raise
+        raise StorageError(f"cannot open storage {redact(url)}: {_cause(e)}") from None
 
 
-def by_key(study: optuna.Study) -> dict[str, list]:
-    """The study's trials grouped by their ``key`` user attr (oldest first)."""
-    out: dict[str, list] = {}
-    for t in study.get_trials(deepcopy=False):
-        out.setdefault(t.user_attrs.get("key", ""), []).append(t)
-    return out
+def _lost_connection(e: Exception) -> bool:
+    import sqlalchemy.exc
+
+    return isinstance(e, (optuna.exceptions.StorageInternalError, sqlalchemy.exc.OperationalError))
 
 
-def start(study: optuna.Study, spec: TrialSpec) -> int:
-    """Add a RUNNING trial for spec (params, distributions, identity attrs); returns its trial id."""
-    attrs = dict(study=spec.study, model=spec.model, optimizer=spec.optimizer, budget=spec.budget,
-                 epochs=spec.epochs, seed=spec.seed, point=spec.point, key=spec.key, job_id="", host="")
-    template = optuna.trial.create_trial(state=TrialState.RUNNING, params={"lr": spec.lr, "wd": spec.wd},
-                                         distributions=distributions(spec.space), user_attrs=attrs)
-    return study._storage.create_new_trial(study._study_id, template_trial=template)
-
-
-def set_attrs(storage, trial_id: int, **attrs) -> None:
-    for k, v in attrs.items():
-        storage.set_trial_user_attr(trial_id, k, v)
-
-
-def complete(storage, trial_id: int, result: dict, host: str, job_id: str) -> None:
-    """Record an engine result: COMPLETE with value = error (chance error if diverged)."""
-    res = json.loads(json.dumps({k: result.get(k) for k in RESULT_ATTRS}, default=float))
-    res["diverged"] = bool(res["diverged"])
-    value = res["chance"] if res["diverged"] else res["error"]
-    set_attrs(storage, trial_id, **res, host=host, job_id=str(job_id))
-    if value is None or not math.isfinite(value):
-        set_attrs(storage, trial_id, fail_reason="the engine returned no finite error")
-        storage.set_trial_state_values(trial_id, TrialState.FAIL)
-    else:
-        storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [float(value)])
-
-
-def fail(storage, trial_id: int, reason: str, host: str = "", job_id: str = "") -> None:
-    """Record a crashed trial: FAIL, with a one-line ``fail_reason``."""
-    set_attrs(storage, trial_id, fail_reason=reason[:500], host=host, job_id=str(job_id))
-    storage.set_trial_state_values(trial_id, TrialState.FAIL)
+def _cause(e: BaseException) -> str:
+    """The first line of the deepest cause: the driver's own words (never the URL's password)."""
+    while getattr(e, "orig", None) or e.__cause__:
+        e = getattr(e, "orig", None) or e.__cause__
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return lines[0] if lines else type(e).__name__

@@ -23,17 +23,18 @@ class StudyError(BenchError):
 class Budget:
     """How much of a study to run and on what data; epochs = max(1, round(paper x epoch_scale)).
 
-    ``lr_scale`` multiplies the study's lrs (ranges and tuned values), one number or a table per
-    optimizer: small models trained for a few epochs on 32 px data want larger AdamW lrs than the
-    paper's ImageNet ViTs, so a laptop budget shifts the paper's "good value x [1/8, 4]" window
-    onto its models' good value.
+    ``lr_scale`` multiplies the study's lrs (ranges and tuned values): one number, a table per
+    optimizer, or a table per family of tables per optimizer. Small models trained for a few epochs
+    on 32 px data want other lrs than the paper's ImageNet models, so a laptop budget moves the
+    paper's "good value x [1/8, 4]" window onto its models' good value, as ``bench calibrate``
+    measures it.
     """
 
     name: str
     data: str
     recipe: str = "light"
     epoch_scale: float = 1.0
-    lr_scale: float | dict = 1.0  # a number, or {optimizer: number}
+    lr_scale: float | dict = 1.0  # a number, {optimizer: number} or {family: {optimizer: number}}
     trials: int | None = None
     models: tuple[str, ...] | None = None
     batch_size: int | dict = 128
@@ -42,13 +43,16 @@ class Budget:
     def epochs(self, paper_epochs: int) -> int:
         return max(1, round(paper_epochs * self.epoch_scale))
 
-    def lr_factor(self, optimizer: str) -> float:
-        """The factor on the study's lrs for this optimizer (1 where the table has no entry)."""
-        return self.lr_scale.get(optimizer, 1.0) if isinstance(self.lr_scale, dict) else self.lr_scale
+    def lr_factor(self, family: str, optimizer: str) -> float:
+        """The factor on the study's lrs for this family and optimizer (1 where the table has no entry)."""
+        scale = self.lr_scale
+        if isinstance(scale, dict) and all(isinstance(v, dict) for v in scale.values()):
+            scale = scale.get(family, {})
+        return scale.get(optimizer, 1.0) if isinstance(scale, dict) else scale
 
-    def scale(self, space: dict, optimizer: str) -> dict:
-        """The study's (lr, wd) ranges with the lr range multiplied by ``lr_factor(optimizer)``."""
-        return {**space, "lr": tuple(v * self.lr_factor(optimizer) for v in space["lr"])}
+    def scale(self, space: dict, family: str, optimizer: str) -> dict:
+        """The study's (lr, wd) ranges with the lr range multiplied by ``lr_factor``."""
+        return {**space, "lr": tuple(v * self.lr_factor(family, optimizer) for v in space["lr"])}
 
     def batch_for(self, model: str) -> int:
         if isinstance(self.batch_size, int):
@@ -164,15 +168,14 @@ def _budget(name: str, spec, where: str) -> Budget:
     if "data" not in spec:
         raise StudyError(f"{where}: missing 'data'")
     lr_scale = spec.get("lr_scale", 1.0)
-    scales = {"epoch_scale": spec.get("epoch_scale", 1.0),
-              **({f"lr_scale.{k}": v for k, v in lr_scale.items()} if isinstance(lr_scale, dict) else
-                 {"lr_scale": lr_scale})}
+    if isinstance(lr_scale, dict) and len({isinstance(v, dict) for v in lr_scale.values()}) > 1:
+        raise StudyError(f"{where}: lr_scale is either {{optimizer = x}} or {{family = {{optimizer = x}}}}, not both")
+    scales = {"epoch_scale": spec.get("epoch_scale", 1.0), **_flat("lr_scale", lr_scale)}
     for key, value in scales.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise StudyError(f"{where}: {key} must be a number > 0, got {value!r}")
-    unknown = set(lr_scale) - set(OPTIMIZERS) if isinstance(lr_scale, dict) else set()
-    if unknown:
-        raise StudyError(f"{where}: lr_scale has unknown optimizer {sorted(unknown)[0]!r}; valid: {', '.join(OPTIMIZERS)}")
+        if key.count(".") and key.rsplit(".", 1)[1] not in OPTIMIZERS:
+            raise StudyError(f"{where}: {key} names an unknown optimizer; valid: {', '.join(OPTIMIZERS)}")
     batch = spec.get("batch_size", 128)
     if isinstance(batch, dict):
         if "default" not in batch:
@@ -184,10 +187,21 @@ def _budget(name: str, spec, where: str) -> Budget:
     return Budget(
         name=name, data=str(spec["data"]), recipe=str(spec.get("recipe", "light")),
         epoch_scale=float(scales["epoch_scale"]),
-        lr_scale={k: float(v) for k, v in lr_scale.items()} if isinstance(lr_scale, dict) else float(lr_scale),
+        lr_scale=_floats(lr_scale),
         trials=None if "trials" not in spec else _int(spec["trials"], f"{where} trials"),
         models=None if models is None else tuple(_list(models, f"{where} models")), batch_size=batch,
         resolution=None if "resolution" not in spec else _int(spec["resolution"], f"{where} resolution"))
+
+
+def _flat(key: str, v) -> dict:
+    """{"lr_scale.vit.adamw": 12.0, ...} from a number or nested tables."""
+    if isinstance(v, dict):
+        return {k2: x for k, sub in v.items() for k2, x in _flat(f"{key}.{k}", sub).items()}
+    return {key: v}
+
+
+def _floats(v):
+    return {k: _floats(x) for k, x in v.items()} if isinstance(v, dict) else float(v)
 
 
 def _no_unknown(d: dict, valid: set, where: str) -> None:

@@ -1,0 +1,170 @@
+"""The paper's architectures as plain data (no torch): names, families, resolutions, stem strides.
+
+``bench.models`` builds and registers them in timm; the CLI and the runner read this module so
+that planning a study never waits for torch.  Other models (any timm name, ``module:function``
+factories) are only named here: ``check`` accepts them without building them, and asks timm's
+registry (importing timm) only about a plain name that is not a bench model.
+"""
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import sys
+from dataclasses import dataclass
+
+from bench.errors import BenchError
+
+
+@dataclass(frozen=True)
+class ViTSpec:
+    """A ViT of the paper: width, MLP ratio, heads, blocks and its stem."""
+
+    dim: int
+    mlp: float
+    heads: int
+    depth: int
+    patch: int = 16
+    stem: dict | None = None  # ConvStem kwargs (kernels/strides/channels); None = patchify
+    resolution: int = 224
+
+
+@dataclass(frozen=True)
+class RegNetSpec:
+    """A RegNetY given stage by stage (the paper's models are not timm's regnety_0xx)."""
+
+    depths: tuple
+    widths: tuple
+    group_width: int
+    stem_width: int = 32
+    stem_stride: int = 2
+    se: float = 0.25
+    resolution: int = 224
+
+
+def _stem(k, s, c):
+    return dict(kernels=k, strides=s, channels=c)
+
+
+_K4, _S4 = [3, 3, 3, 3, 1], [2, 2, 2, 2, 1]
+_K7, _S7 = [3, 3, 3, 3, 3, 3, 1], [2, 2, 1, 2, 1, 2, 1]
+_C4GF = [48, 96, 192, 384, 384]
+
+SPECS: dict[str, ViTSpec | RegNetSpec] = {
+    "vitp_1gf": ViTSpec(192, 3, 3, 12),
+    "vitp_4gf": ViTSpec(384, 3, 6, 12),
+    "vitp_18gf": ViTSpec(768, 4, 12, 12),
+    "vitp_36gf": ViTSpec(1024, 4, 16, 14),
+    "vitc_1gf": ViTSpec(192, 3, 3, 11, stem=_stem(_K4, _S4, [24, 48, 96, 192, 192])),
+    "vitc_4gf": ViTSpec(384, 3, 6, 11, stem=_stem(_K4, _S4, _C4GF)),
+    "vitc_18gf": ViTSpec(768, 4, 12, 11, stem=_stem(_K7, _S7, [64, 128, 128, 256, 256, 512, 768])),
+    "vitc_36gf": ViTSpec(1024, 4, 16, 13, stem=_stem(_K7, _S7, [64, 128, 128, 256, 256, 512, 1024])),
+    # Table 3 stem ablation at 4GF.  The paper gives kernels/strides only; channels (ours) are picked
+    # so each model stays within 5% of ViTc-4GF's flops, as the paper's stems are flop-matched.
+    "vitc_4gf_s1": ViTSpec(384, 3, 6, 11, stem=_stem([3, 3, 3, 2, 1], [2, 2, 2, 2, 1], [48, 96, 192, 384, 384])),
+    "vitc_4gf_s2": ViTSpec(384, 3, 6, 11, stem=_stem([3, 3, 3, 4, 1], [2, 2, 1, 4, 1], [32, 64, 128, 384, 384])),
+    "vitc_4gf_s3": ViTSpec(384, 3, 6, 11, stem=_stem([3, 3, 3, 8, 1], [2, 1, 1, 8, 1], [8, 16, 32, 384, 384])),
+    "vitc_4gf_s4": ViTSpec(384, 3, 6, 11, stem=_stem([3, 3, 3, 16, 1], [1, 1, 1, 16, 1], [16, 16, 16, 384, 384])),
+    # group width 4 as the config reads: gives the published 9.6 M params / 1.0 B flops (8 gives 9.8 / 1.1)
+    "regnety_1gf": RegNetSpec((1, 4, 10, 3), (40, 120, 328, 904), 4, resolution=232),
+    "regnety_4gf": RegNetSpec((2, 6, 16, 2), (88, 208, 512, 1224), 32, resolution=240),
+    "regnety_16gf": RegNetSpec((2, 7, 18, 2), (168, 336, 896, 2128), 56, resolution=256),
+    "regnety_32gf": RegNetSpec((2, 7, 20, 2), (216, 432, 1152, 2808), 72, resolution=268),
+    # Laptop scale, 32 px (see README "Mini models"): ~4.5 M multiply-adds each.
+    "vitp_mini": ViTSpec(64, 3, 2, 6, patch=8, resolution=32),
+    "vitc_mini": ViTSpec(64, 3, 2, 5, stem=_stem([3, 3, 3, 1], [2, 2, 2, 1], [16, 32, 64, 64]), resolution=32),
+    "regnety_mini": RegNetSpec((1, 1, 2, 1), (24, 48, 96, 192), 8, stem_width=16, stem_stride=1, resolution=32),
+}
+MODEL_NAMES = list(SPECS)
+
+# Published complexity (Tables 1-2): flops (B), params (M), acts (M), at the model's resolution.
+PAPER_COMPLEXITY = {
+    "vitp_1gf": (1.1, 4.8, 5.5), "vitp_4gf": (3.9, 18.5, 11.1),
+    "vitp_18gf": (17.5, 86.6, 24.0), "vitp_36gf": (35.9, 178.4, 37.3),
+    "vitc_1gf": (1.1, 4.6, 5.7), "vitc_4gf": (4.0, 17.8, 11.3),
+    "vitc_18gf": (17.7, 81.6, 24.1), "vitc_36gf": (35.0, 167.8, 36.7),
+    "regnety_1gf": (1.0, 9.6, 6.2), "regnety_4gf": (4.1, 22.4, 14.5),
+    "regnety_16gf": (15.5, 72.3, 30.7), "regnety_32gf": (31.1, 128.6, 46.2),
+}
+PAPER_MODELS = list(PAPER_COMPLEXITY)
+
+
+def family(name: str) -> str | None:
+    """A bench model's family, 'vit' or 'regnety' (its lr/wd ranges); None for any other model.
+
+    Other models take theirs from the study (``bench run --family``, else its ``[families]`` table).
+    """
+    s = SPECS.get(name)
+    return None if s is None else "vit" if isinstance(s, ViTSpec) else "regnety"
+
+
+def spec(name: str) -> ViTSpec | RegNetSpec:
+    """The architecture spec of a registered model; unknown names list the valid ones."""
+    if name not in SPECS:
+        raise UnknownModelError(name)
+    return SPECS[name]
+
+
+def check(name: str) -> None:
+    """Raise UnknownModelError unless ``name`` is a bench model, a timm model or a ``module:function``
+    whose module exists.  Neither torch nor the factory's module is imported; timm is, only to look up
+    a plain name bench does not register (``bench.models.check`` also imports the factory)."""
+    if name in SPECS:
+        return
+    module, sep, attr = name.partition(":")
+    if sep:
+        if not module or not attr.isidentifier():
+            raise UnknownModelError(name, f"model factory {name!r} is not module:function")
+        cwd_on_path()
+        try:
+            found = importlib.util.find_spec(module)
+        except (ImportError, ValueError) as e:
+            raise UnknownModelError(name, f"cannot import model factory {name!r}: {e}") from None
+        if found is None:
+            raise UnknownModelError(name, f"cannot import model factory {name!r}: No module named {module!r}")
+        return
+    import timm  # registers the bench models too (bench's import hook)
+
+    if not timm.is_model(name):
+        raise UnknownModelError(name)
+
+
+def cwd_on_path() -> None:
+    """``module:function`` factories import from the working directory: ``bench`` is a console script,
+    whose sys.path lacks it."""
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+
+
+def default_resolution(name: str) -> int:
+    """The model's own resolution: the paper's (32 for the minis); for another model (this imports
+    torch and timm) timm's pretrained input size or a factory's ``img_size`` default, else 224."""
+    if name in SPECS:
+        return SPECS[name].resolution
+    from bench.models import own_resolution
+
+    return own_resolution(name)
+
+
+class UnknownModelError(BenchError, ValueError):
+    def __init__(self, name, why=""):
+        super().__init__(why or f"unknown model {name!r}; valid models: {', '.join(MODEL_NAMES)}, any timm model "
+                                f"name (e.g. resnet18) or a factory module:function")
+
+
+def input_multiple(name: str) -> int:
+    """Side lengths a model accepts are multiples of this: a ViT's stem stride (patch size), 1 for a RegNet
+    and for models bench does not register (unknown without building them: they fail in the trial)."""
+    s = SPECS.get(name)
+    if s is None or isinstance(s, RegNetSpec):
+        return 1
+    return s.patch if s.stem is None else math.prod(s.stem["strides"])
+
+
+def check_resolution(name: str, resolution: int | None) -> None:
+    """Raise BenchError unless ``resolution`` (None: the model's own) suits the model's stem."""
+    m = input_multiple(name)
+    if resolution is not None and (resolution < m or resolution % m):
+        ok = max(m, resolution // m * m)
+        raise BenchError(f"resolution {resolution} does not suit {name}: its stem has stride {m}, so the "
+                         f"resolution must be a multiple of {m} (e.g. {ok} or {ok + m})")

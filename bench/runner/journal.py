@@ -1,0 +1,103 @@
+"""Health of an optuna journal file: heal a torn tail, find unreadable records, salvage the rest.
+
+optuna's ``JournalFileBackend`` skips a last line without its newline (a writer killed mid-record)
+but appends the next record straight after it; the glued line then sits mid-file and every later
+read fails. So a writer heals the tail before appending, and a bad record elsewhere is reported
+with its line number and the command that repairs it (``bench repair``).
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from optuna.storages.journal import JournalFileSymlinkLock
+
+from bench.errors import BenchError
+
+
+class JournalError(BenchError):
+    """A journal holds a record that cannot be read."""
+
+
+def heal_tail(path: Path, log=lambda msg: print(msg, file=sys.stderr)) -> Path | None:
+    """Move the bytes after the last newline (a torn record) to ``<journal>.torn-<time>``, under
+    optuna's own journal lock; returns the side file, or None if the journal ended on a newline."""
+    path = Path(path)
+    lock = JournalFileSymlinkLock(str(path))
+    lock.acquire()
+    try:
+        with open(path, "r+b") as f:
+            data = f.read()
+            cut = data.rfind(b"\n") + 1
+            if cut == len(data):
+                return None
+            side = path.with_name(f"{path.name}.torn-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**9}")
+            side.write_bytes(data[cut:])
+            f.truncate(cut)
+    finally:
+        lock.release()
+    log(f"warning: {path} ended in a torn record ({len(data) - cut} bytes, a writer killed mid-write); "
+        f"moved it to {side.name} and went on")
+    return side
+
+
+def check(path: Path, repair_hint: str) -> None:
+    """Raise JournalError naming the first unreadable complete line (a torn last line is fine:
+    optuna skips it and a writer heals it)."""
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, start=1):
+            if line.endswith(b"\n") and _record(line) is None:
+                raise JournalError(f"{path} line {number} is not a readable record ({_preview(line)}); "
+                                   f"repair it with `{repair_hint}`")
+
+
+def salvage(path: Path) -> tuple[list[dict], int]:
+    """The readable records of a journal, and the number of lines dropped. A line where a torn
+    record was glued to a whole one keeps the whole one (the record a writer saw itself append)."""
+    records, dropped = [], 0
+    with open(path, "rb") as f:
+        for line in f:
+            rec = _record(line) if line.endswith(b"\n") else None
+            rec = rec if rec is not None else _glued(line)
+            if rec is None:
+                dropped += 1
+            else:
+                records.append(rec)
+    return records, dropped
+
+
+def write(path: Path, records: list[dict]) -> None:
+    """A journal file holding ``records`` (optuna's format: one compact JSON object a line)."""
+    with open(path, "w") as f:
+        f.writelines(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
+
+
+def _record(line: bytes) -> dict | None:
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return None
+    return rec if isinstance(rec, dict) and "op_code" in rec else None
+
+
+def _glued(line: bytes) -> dict | None:
+    """The whole record at the end of a line that starts with a torn one, if any."""
+    text = line.decode("utf-8", "replace").rstrip("\n")
+    decoder = json.JSONDecoder()
+    start = text.find("{", 1)
+    while start > 0:
+        try:
+            rec, end = decoder.raw_decode(text, start)
+        except ValueError:
+            rec, end = None, -1
+        if end == len(text) and isinstance(rec, dict) and "op_code" in rec:
+            return rec
+        start = text.find("{", start + 1)
+    return None
+
+
+def _preview(line: bytes) -> str:
+    text = line.decode("utf-8", "replace").strip()
+    return repr(text[:60] + ("..." if len(text) > 60 else ""))
