@@ -1,11 +1,16 @@
 """The paper's architectures as plain data (no torch): names, families, resolutions, stem strides.
 
 ``bench.models`` builds and registers them in timm; the CLI and the runner read this module so
-that planning a study never waits for torch.
+that planning a study never waits for torch.  Other models (any timm name, ``module:function``
+factories) are only named here: ``check`` accepts them without building them, and asks timm's
+registry (importing timm) only about a plain name that is not a bench model.
 """
 from __future__ import annotations
 
+import importlib.util
 import math
+import os
+import sys
 from dataclasses import dataclass
 
 from bench.errors import BenchError
@@ -84,9 +89,13 @@ PAPER_COMPLEXITY = {
 PAPER_MODELS = list(PAPER_COMPLEXITY)
 
 
-def family(name: str) -> str:
-    """'vit' or 'regnety': selects the family's lr/wd ranges."""
-    return "vit" if isinstance(spec(name), ViTSpec) else "regnety"
+def family(name: str) -> str | None:
+    """A bench model's family, 'vit' or 'regnety' (its lr/wd ranges); None for any other model.
+
+    Other models take theirs from the study (``bench run --family``, else its ``[families]`` table).
+    """
+    s = SPECS.get(name)
+    return None if s is None else "vit" if isinstance(s, ViTSpec) else "regnety"
 
 
 def spec(name: str) -> ViTSpec | RegNetSpec:
@@ -96,20 +105,58 @@ def spec(name: str) -> ViTSpec | RegNetSpec:
     return SPECS[name]
 
 
+def check(name: str) -> None:
+    """Raise UnknownModelError unless ``name`` is a bench model, a timm model or a ``module:function``
+    whose module exists.  Neither torch nor the factory's module is imported; timm is, only to look up
+    a plain name bench does not register (``bench.models.check`` also imports the factory)."""
+    if name in SPECS:
+        return
+    module, sep, attr = name.partition(":")
+    if sep:
+        if not module or not attr.isidentifier():
+            raise UnknownModelError(name, f"model factory {name!r} is not module:function")
+        cwd_on_path()
+        try:
+            found = importlib.util.find_spec(module)
+        except (ImportError, ValueError) as e:
+            raise UnknownModelError(name, f"cannot import model factory {name!r}: {e}") from None
+        if found is None:
+            raise UnknownModelError(name, f"cannot import model factory {name!r}: No module named {module!r}")
+        return
+    import timm  # registers the bench models too (bench's import hook)
+
+    if not timm.is_model(name):
+        raise UnknownModelError(name)
+
+
+def cwd_on_path() -> None:
+    """``module:function`` factories import from the working directory: ``bench`` is a console script,
+    whose sys.path lacks it."""
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+
+
 def default_resolution(name: str) -> int:
-    """The model's training resolution in the paper (32 for the mini models)."""
-    return spec(name).resolution
+    """The model's own resolution: the paper's (32 for the minis); for another model (this imports
+    torch and timm) timm's pretrained input size or a factory's ``img_size`` default, else 224."""
+    if name in SPECS:
+        return SPECS[name].resolution
+    from bench.models import own_resolution
+
+    return own_resolution(name)
 
 
 class UnknownModelError(BenchError, ValueError):
-    def __init__(self, name):
-        super().__init__(f"unknown model {name!r}; valid models: {', '.join(MODEL_NAMES)}")
+    def __init__(self, name, why=""):
+        super().__init__(why or f"unknown model {name!r}; valid models: {', '.join(MODEL_NAMES)}, any timm model "
+                                f"name (e.g. resnet18) or a factory module:function")
 
 
 def input_multiple(name: str) -> int:
-    """Side lengths a model accepts are multiples of this: a ViT's stem stride (patch size), 1 for a RegNet."""
-    s = spec(name)
-    if isinstance(s, RegNetSpec):
+    """Side lengths a model accepts are multiples of this: a ViT's stem stride (patch size), 1 for a RegNet
+    and for models bench does not register (unknown without building them: they fail in the trial)."""
+    s = SPECS.get(name)
+    if s is None or isinstance(s, RegNetSpec):
         return 1
     return s.patch if s.stem is None else math.prod(s.stem["strides"])
 

@@ -33,12 +33,12 @@ class TrialConfig:
 
     def validate(self) -> None:
         """Raise TrialError for values no training can use."""
-        from bench import architectures
+        from bench import models
         from bench.recipe import OPTIMIZERS, RECIPES
 
         try:
-            architectures.spec(self.model)
-        except architectures.UnknownModelError as e:
+            models.check(self.model)  # a bench model, a timm name or an importable module:function
+        except models.UnknownModelError as e:
             raise TrialError(str(e)) from None
         checks = [
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),

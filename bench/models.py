@@ -3,16 +3,21 @@
 After ``import bench``, ``timm.create_model("vitc_1gf", num_classes=10, img_size=64)`` works.
 Architectures follow Xiao et al. 2021 (Table 1, Table 2) and the authors' pycls configs; see
 ``shared/reference/paper.md``.  Small ``*_mini`` variants are sized for 32 px laptop studies.
+
+``create`` also builds any other timm model by name and user factories named ``module:function``.
 """
 from __future__ import annotations
 
+import importlib
+import inspect
 import math
 from dataclasses import dataclass, field
 from functools import partial
 
+import timm
 import torch
 from timm.layers import ConvNormAct, PatchEmbed
-from timm.models import register_model
+from timm.models import get_pretrained_cfg_value, register_model
 from timm.models.regnet import RegNet, RegNetCfg, adjust_widths_groups_comp
 from timm.models.vision_transformer import Attention, Mlp, VisionTransformer
 from torch import nn
@@ -21,6 +26,7 @@ from torch.nn import init
 from bench.architectures import (  # noqa: F401  (the registry's data, re-exported)
     MODEL_NAMES, PAPER_COMPLEXITY, PAPER_MODELS, SPECS, RegNetSpec, UnknownModelError, ViTSpec, check_resolution,
     default_resolution, family, input_multiple, spec)
+from bench.architectures import cwd_on_path
 
 
 class ConvStem(nn.Module):
@@ -138,11 +144,63 @@ def _build_regnet(s: RegNetSpec, img_size=None, **kwargs) -> StagedRegNet:
 
 
 def create(name: str, num_classes: int = 1000, img_size: int | None = None, **kwargs) -> nn.Module:
-    """Build a registered model by name (the same as ``timm.create_model``)."""
-    s = spec(name)
-    if isinstance(s, ViTSpec):
-        return _build_vit(s, img_size=img_size, num_classes=num_classes, **kwargs)
-    return _build_regnet(s, num_classes=num_classes, **kwargs)
+    """Build a model by name: a bench model, any timm model (never pretrained) or a ``module:function``
+    factory called with ``num_classes`` (and ``img_size`` where it takes one)."""
+    if name in SPECS:
+        s = SPECS[name]
+        if isinstance(s, ViTSpec):
+            return _build_vit(s, img_size=img_size, num_classes=num_classes, **kwargs)
+        return _build_regnet(s, num_classes=num_classes, **kwargs)
+    fn = _factory(name)
+    if fn is None:
+        if img_size is not None:
+            try:
+                return timm.create_model(name, pretrained=False, num_classes=num_classes, img_size=img_size, **kwargs)
+            except TypeError as e:  # timm cannot tell beforehand whether a model takes img_size
+                if "img_size" not in str(e):
+                    raise
+        return timm.create_model(name, pretrained=False, num_classes=num_classes, **kwargs)
+    if img_size is not None and "img_size" in inspect.signature(fn).parameters:
+        kwargs["img_size"] = img_size
+    model = fn(num_classes=num_classes, **kwargs)
+    if not isinstance(model, nn.Module):
+        raise UnknownModelError(name, f"model factory {name!r} returned {type(model).__name__}, not an nn.Module")
+    return model
+
+
+def check(name: str) -> None:
+    """Raise UnknownModelError unless ``name`` is a bench model, a timm model or a ``module:function``
+    whose function imports (``bench.architectures.check`` is the light check: it imports no factory)."""
+    if name not in SPECS:
+        _factory(name)
+
+
+def own_resolution(name: str) -> int:
+    """The resolution of a model bench does not register: timm's pretrained input size, a factory's
+    ``img_size`` default; else 224 (``default_resolution`` calls this for such models)."""
+    fn = _factory(name)
+    if fn is None:
+        size = get_pretrained_cfg_value(name, "input_size")
+        return size[-1] if size else 224
+    param = inspect.signature(fn).parameters.get("img_size")
+    return param.default if param is not None and type(param.default) is int else 224
+
+
+def _factory(name: str):
+    """The factory of a ``module:function`` name; None for a timm model; UnknownModelError otherwise."""
+    module, sep, attr = name.partition(":")
+    if not sep:
+        if not timm.is_model(name):
+            raise UnknownModelError(name)
+        return None
+    cwd_on_path()
+    try:
+        fn = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError, ValueError) as e:
+        raise UnknownModelError(name, f"cannot import model factory {name!r}: {e}") from None
+    if not callable(fn):
+        raise UnknownModelError(name, f"model factory {name!r} is not callable")
+    return fn
 
 
 def _entrypoint(name):

@@ -184,7 +184,7 @@ def run(args) -> int:
     from bench import models
     from bench.data import load_data
 
-    models.spec(args.model)
+    models.check(args.model)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("bench perf: error: --device cuda but no CUDA device is available", file=sys.stderr)
         return 2

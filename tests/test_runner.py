@@ -142,7 +142,7 @@ def test_stem_study_names_its_models():
 
 def test_unregistered_model_is_named(tmp_path):
     path = write_study(tmp_path, MINI.replace('"regnety_mini"]', '"regnety_mini", "vitc_4gf_s9"]'))
-    with pytest.raises(studies.StudyError, match="not registered: vitc_4gf_s9; registered: .*vitp_mini"):
+    with pytest.raises(studies.StudyError, match="unknown model 'vitc_4gf_s9'; valid models: .*vitp_mini"):
         expand(studies.load(path), Overrides())
 
 
@@ -311,7 +311,7 @@ def test_local_launcher_shares_a_gpu_between_k_trials(monkeypatch, tmp_path):
 @pytest.mark.parametrize("argv,msg", [
     (["run", "--study", "nope"], "unknown study 'nope'; valid: lr_wd, optimizer, stem"),
     (["run", "--study", "lr_wd", "--budget", "huge"], "no budget 'huge'; valid: paper, local"),
-    (["run", "--study", "lr_wd", "--models", "vitq_mini"], "not registered: vitq_mini; registered: vitp_1gf"),
+    (["run", "--study", "lr_wd", "--models", "vitq_mini"], "unknown model 'vitq_mini'; valid models: vitp_1gf"),
     (["run", "--study", "lr_wd", "--slurm-extra", "qos"], "--slurm-extra takes KEY=VALUE"),
     (["status", "--study", "lr_wd"], "no results for study 'lr_wd'"),
     (["export", "--study", "lr_wd"], "no results for study 'lr_wd'"),

@@ -47,12 +47,17 @@ class Grid:
 
 def grids(study: Study, budget_name: str, families, points: int, models=None) -> list[Grid]:
     """The starting grids: ``points`` lrs centred on each window's current centre."""
-    from bench import models as registry
+    from bench import architectures as registry
 
     budget = study.budget(budget_name)
+    others = [m for m in models or () if registry.family(m) is None]
+    if others:
+        raise StudyError(f"bench calibrate calibrates the families of bench's models; {others[0]!r} is not one "
+                         f"(valid: {', '.join(registry.MODEL_NAMES)})")
     by_family: dict[str, list[str]] = {}
     for m in models or budget.models or study.models:
-        by_family.setdefault(registry.family(m), []).append(m)
+        if registry.family(m) is not None:  # models bench does not register take their family's window
+            by_family.setdefault(registry.family(m), []).append(m)
     unknown = sorted(set(families or ()) - set(by_family))
     if unknown:
         raise StudyError(f"no models of family {unknown[0]!r} in budget {budget_name!r}; "

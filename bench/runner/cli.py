@@ -14,11 +14,16 @@ def register(sub) -> None:
     p = sub.add_parser("run", help="run (or resume) a study", description=run.__doc__)
     p.add_argument("--study", required=True, help="study name (studies/<name>.toml) or path to a .toml")
     p.add_argument("--budget", default="local", help="budget in the study file (default: local)")
-    p.add_argument("--models", nargs="+", help="models (default: the budget's or study's)")
+    p.add_argument("--models", nargs="+",
+                   help="models (default: the budget's or study's): bench or timm names, or module:function")
+    p.add_argument("--family", help="whose lr/wd ranges models that bench does not register take, e.g. vit "
+                                    "(default: the study's [families] table)")
     p.add_argument("--optimizer", nargs="+", choices=OPTIMIZERS, help="optimizers (default: both)")
     p.add_argument("--trials", type=_positive, help="(lr, wd) points per model and optimizer")
     p.add_argument("--epochs", type=_positive, nargs="+", help="epochs of every trial (no budget scaling)")
     p.add_argument("--data", help="data spec, e.g. synthetic:256 or imagefolder:/data/imagenet")
+    p.add_argument("--res", type=_positive,
+                   help="resolution of every model (default: the budget's, else each model's own)")
     p.add_argument("--seed", type=int, help="sampling seed (default: the study file's)")
     p.add_argument("--seeds", type=_positive, default=1, help="training seeds per point (default: 1)")
     p.add_argument("--confirm", type=_positive, metavar="N",
@@ -35,7 +40,7 @@ def register(sub) -> None:
     p.add_argument("--study", required=True, help="study name (studies/<name>.toml) or path to a .toml")
     p.add_argument("--budget", default="local", help="budget in the study file (default: local)")
     p.add_argument("--families", nargs="+", help="model families to calibrate (default: all in the budget)")
-    p.add_argument("--models", nargs="+", help="models (default: the budget's or study's)")
+    p.add_argument("--models", nargs="+", help="bench models (default: the budget's or study's bench models)")
     p.add_argument("--seeds", type=_positive, default=2, help="training seeds per grid point (default: 2)")
     p.add_argument("--points", type=_positive, default=5, help="lrs in the starting grid (default: 5)")
     p.add_argument("--step", type=float, default=2.0, help="factor between grid lrs (default: 2)")
@@ -75,7 +80,8 @@ def run(args) -> int:
 
     study = studies.load(args.study)
     ov = Overrides(budget=args.budget, models=_tuple(args.models), optimizers=_tuple(args.optimizer),
-                   trials=args.trials, epochs=_tuple(args.epochs), data=args.data, seed=args.seed, seeds=args.seeds)
+                   trials=args.trials, epochs=_tuple(args.epochs), data=args.data, seed=args.seed, seeds=args.seeds,
+                   family=args.family, resolution=args.res)
     return orchestrate.run(study, ov, _launch_options(args), _run_options(args, confirm=args.confirm))
 
 

@@ -162,10 +162,11 @@ class _DebugJob:
 
 
 def make(opts: LaunchOptions, folder: Path) -> Launcher:
-    """The launcher of ``opts.cluster``; jobs import ``bench`` from this checkout (PYTHONPATH)."""
-    root = str(Path(__file__).resolve().parents[2])
-    if root not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
-        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    """The launcher of ``opts.cluster``; jobs import ``bench`` from this checkout and ``module:function``
+    models from the submitting directory (PYTHONPATH)."""
+    for path in (os.getcwd(), str(Path(__file__).resolve().parents[2])):
+        if path not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+            os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (path, os.environ.get("PYTHONPATH")) if p)
     if opts.cluster not in CLUSTERS:
         raise BenchError(f"unknown cluster {opts.cluster!r}; valid: {', '.join(CLUSTERS)}")
     return {"local": LocalLauncher, "slurm": SlurmLauncher, "debug": DebugLauncher}[opts.cluster](opts, folder)

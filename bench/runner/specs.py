@@ -25,6 +25,8 @@ class Overrides:
     data: str | None = None
     seed: int | None = None
     seeds: int = 1
+    family: str | None = None  # ranges for models bench does not register (before the study's [families])
+    resolution: int | None = None
 
 
 @dataclass(frozen=True)
@@ -58,17 +60,20 @@ def expand(study: Study, ov: Overrides) -> list[TrialSpec]:
 
     budget = study.budget(ov.budget)
     models = ov.models or budget.models or study.models
-    missing = [m for m in models if m not in registry.MODEL_NAMES]
-    if missing:
-        raise StudyError(f"study {study.name!r} (budget {budget.name!r}) needs models that are not registered: "
-                         f"{', '.join(missing)}; registered: {', '.join(registry.MODEL_NAMES)}")
+    for m in models:
+        try:
+            registry.check(m)
+        except registry.UnknownModelError as e:
+            raise StudyError(f"study {study.name!r} (budget {budget.name!r}): {e}") from None
+    if ov.family is not None and ov.family not in study.ranges:
+        raise StudyError(f"study {study.name!r} has no family {ov.family!r}; it defines: {', '.join(study.ranges)}")
     optimizers = ov.optimizers or study.optimizers
     n = ov.trials or budget.trials or study.trials
     seed = study.seed if ov.seed is None else ov.seed
     epochs = ov.epochs or tuple(dict.fromkeys(budget.epochs(e) for e in study.epochs))
     out = []
     for model in models:
-        family = registry.family(model)
+        family = _family(study, model, ov.family)
         for opt in optimizers:
             base = study.space(family, opt)
             pts = _tuned(study, model, opt, base) if study.points == "tuned" else sampling.points(seed, n, base)
@@ -78,7 +83,7 @@ def expand(study: Study, ov: Overrides) -> list[TrialSpec]:
                     for s in range(ov.seeds):
                         cfg = TrialConfig(model=model, optimizer=opt, lr=lr, wd=wd, epochs=ep,
                                           batch_size=budget.batch_for(model), data=ov.data or budget.data,
-                                          resolution=budget.resolution, seed=s, recipe=budget.recipe)
+                                          resolution=ov.resolution or budget.resolution, seed=s, recipe=budget.recipe)
                         out.append(TrialSpec(study=study.name, budget=budget.name, family=family, point=point,
                                              space=(space["lr"], space["wd"]), cfg=cfg))
     return out
@@ -99,6 +104,22 @@ def confirm(specs: list[TrialSpec], errors: dict, n_best: int, seeds: int) -> li
     return [replace(s, cfg=replace(s.cfg, seed=CONFIRM_SEED0 + k))
             for group in best.values() for _, _, s in sorted(group, key=lambda t: t[:2])[:n_best]
             for k in range(seeds)]
+
+
+def _family(study: Study, model: str, override: str | None) -> str:
+    """Whose lr/wd ranges a model takes: a bench model its own; any other ``--family``, else the
+    study's ``[families]`` entry; no default."""
+    from bench.architectures import family
+
+    own, listed = family(model), study.families.get(model)
+    if own and listed and listed != own:
+        raise StudyError(f"study {study.name!r}: [families] gives {model!r} family {listed!r}, but bench's "
+                         f"{model!r} is a {own!r} model")
+    fam = own or override or listed
+    if fam is None:
+        raise StudyError(f"model {model!r} has no lr/wd ranges in study {study.name!r}: pass --family NAME or add "
+                         f"[families] \"{model}\" = NAME to the study; its families: {', '.join(study.ranges)}")
+    return fam
 
 
 def _tuned(study: Study, model: str, opt: str, space: dict) -> list[tuple[float, float]]:

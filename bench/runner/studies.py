@@ -12,7 +12,7 @@ from bench.recipe import OPTIMIZERS
 STUDIES_DIR = Path(__file__).resolve().parents[2] / "studies"
 PARAMS = ("lr", "wd")
 _STUDY_KEYS = {"description", "points", "seed", "trials", "epochs", "models", "optimizers",
-               "ranges", "tuned", "budgets"}
+               "ranges", "families", "tuned", "budgets"}
 _BUDGET_KEYS = {"data", "recipe", "epoch_scale", "lr_scale", "trials", "models", "batch_size", "resolution"}
 
 
@@ -77,6 +77,7 @@ class Study:
     ranges: dict  # {family: {optimizer: {"lr": (low, high), "wd": (low, high)}}}
     tuned: dict = field(default_factory=dict)  # {optimizer: {model: (lr, wd)}}
     budgets: dict = field(default_factory=dict)  # {name: Budget}
+    families: dict = field(default_factory=dict)  # {model: family}, for models bench does not register
 
     def budget(self, name: str) -> Budget:
         if name not in self.budgets:
@@ -124,6 +125,12 @@ def parse(raw: dict, name: str, path: Path = Path("<memory>")) -> Study:
         raise StudyError(f"{where}: unknown optimizer {bad[0]!r}; valid: {', '.join(OPTIMIZERS)}")
     ranges = {fam: {opt: _space(sp, f"{where} [ranges.{fam}] {opt}") for opt, sp in by_opt.items()}
               for fam, by_opt in _merge(_paper_ranges(), raw.get("ranges", {})).items()}
+    families = raw.get("families", {})
+    if not isinstance(families, dict):
+        raise StudyError(f"{where}: [families] must be a table of model = \"family\"")
+    for m, fam in families.items():
+        if fam not in ranges:
+            raise StudyError(f"{where}: [families] {m} = {fam!r} is not a family of [ranges]; valid: {', '.join(ranges)}")
     tuned = {opt: {m: _pair(v, f"{where} [tuned.{opt}] {m}") for m, v in by_model.items()}
              for opt, by_model in raw.get("tuned", {}).items()}
     budgets = {b: _budget(b, spec, f"{where} [budgets.{b}]")
@@ -134,7 +141,7 @@ def parse(raw: dict, name: str, path: Path = Path("<memory>")) -> Study:
         trials=_int(raw.get("trials", 1), f"{where} trials"),
         epochs=tuple(_int(e, f"{where} epochs") for e in _list(raw.get("epochs"), f"{where} epochs")),
         models=tuple(_list(raw.get("models"), f"{where} models")), optimizers=optimizers,
-        ranges=ranges, tuned=tuned, budgets=budgets)
+        ranges=ranges, tuned=tuned, budgets=budgets, families=families)
 
 
 def check_range(low: float, high: float, what: str) -> tuple[float, float]:
