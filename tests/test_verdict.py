@@ -35,7 +35,7 @@ def test_gap_difference_sign():
 
 def test_claims_reproduced_when_the_data_say_so():
     cl = verdict.findings(_study())["claims"]
-    assert set(cl["claim"]) == {"robust", "better", "best", "gap"} and len(cl) == 7
+    assert set(cl["claim"]) == {"robust", "better", "best", "sgd", "gap"} and len(cl) == 8
     assert (cl["verdict"] == "reproduced").all(), cl[["claim", "optimizer", "evidence"]]
 
 
@@ -64,7 +64,7 @@ def test_markdown_holds_every_number_of_the_tables():
     md = verdict.markdown(f)
     w = f["within"].iloc[0]
     assert f"{w['within_4']:.2f} [{w['within_4_lo']:.2f}, {w['within_4_hi']:.2f}]" in md
-    assert md.count("**reproduced**") == 7 and "SGD − AdamW [95% CI]" in md
+    assert md.count("**reproduced**") == 8 and "SGD − AdamW [95% CI]" in md
 
 
 def test_report_opens_with_findings():
