@@ -1,6 +1,5 @@
 """Summaries, the HTML report and the ``bench plot`` / ``bench report`` commands, incl. bad input."""
 
-import argparse
 import re
 
 import numpy as np
@@ -8,7 +7,7 @@ import pandas as pd
 import pytest
 from conftest_analysis import empty_journal, write_journal
 
-from analysis import cli, paper, report, summary, synthetic
+from analysis import paper, report, summary, synthetic
 
 MODELS = ["vitp_4gf", "vitc_4gf", "regnety_4gf"]
 
@@ -30,10 +29,10 @@ def external_urls(html: str) -> list[str]:
 
 
 def bench(argv):
-    parser = argparse.ArgumentParser(prog="bench")
-    cli.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    """The `bench` entry point (one error style: a user error is one line on stderr, exit 2)."""
+    from bench.cli import main
+
+    return main(argv)
 
 
 def test_summary_tables(trials):
