@@ -42,12 +42,12 @@ def _from_storage(source: str, study: str | list[str] | None) -> tuple[pd.DataFr
     summaries = storage.get_all_studies()
     wanted = [study] if isinstance(study, str) else study
     if wanted:
-        known = sorted({s.user_attrs.get("study", s.study_name.split("/")[0]) for s in summaries})
+        known = sorted({records.study_of(s) for s in summaries})
         unknown = [w for w in wanted if w not in known]
         if unknown:
             raise AnalysisError(f"unknown study {', '.join(unknown)}; valid: {', '.join(known) or '(none)'}")
     attrs = {s.study_name: dict(s.user_attrs) for s in summaries
-             if not wanted or s.user_attrs.get("study", s.study_name.split("/")[0]) in wanted}
+             if not wanted or records.study_of(s) in wanted}
     return records.from_storage(storage, wanted), attrs
 
 

@@ -56,12 +56,16 @@ def row(trial, study_attrs: dict, study_name: str) -> dict:
     return out | {"state": trial.state.name, "trial_number": trial.number}
 
 
+def study_of(summary) -> str:
+    """The bench study an optuna study belongs to (its ``study`` attr, else its name's first part)."""
+    return summary.user_attrs.get("study", summary.study_name.split("/")[0])
+
+
 def from_storage(storage, studies=None) -> pd.DataFrame:
     """The tidy table of every finished trial in an optuna storage (of ``studies`` only, if given)."""
     rows = []
     for s in storage.get_all_studies():
-        name = s.user_attrs.get("study", s.study_name.split("/")[0])
-        if studies and name not in studies:
+        if studies and study_of(s) not in studies:
             continue
         sid = storage.get_study_id_from_name(s.study_name)
         rows += [row(t, s.user_attrs, s.study_name) for t in storage.get_all_trials(sid, deepcopy=False)
