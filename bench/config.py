@@ -30,6 +30,7 @@ class TrialConfig:
     seed: int = 0
     recipe: str = "light"
     device: str | None = None  # where it runs, not what it is: not part of its identity
+    compile: bool = False  # torch.compile the training forward; how it runs, not part of its identity
 
     def validate(self) -> None:
         """Raise TrialError for values no training can use."""
@@ -55,9 +56,10 @@ class TrialConfig:
     @property
     def key(self) -> dict:
         """The fields that define the run (stored with its checkpoint and result)."""
-        return {k: v for k, v in asdict(self).items() if k != "device"}
+        return {k: v for k, v in asdict(self).items() if k not in _HOW}
 
 
+_HOW = ("device", "compile")  # execution options: a result is the same run whatever they were
 _DEFAULTS = {f.name: f.default for f in fields(TrialConfig) if f.default is not MISSING}
 
 

@@ -62,19 +62,20 @@ def _batch(batch_size, resolution, num_classes, device):
 
 
 def ours_step(model: str, resolution: int, batch_size: int, device: str = "cpu", recipe: str = "light",
-              num_classes: int = 1000):
+              num_classes: int = 1000, compile: bool = False):
     """``(step(i), device)`` running ``Trainer.step`` (the real training step) on a fixed batch."""
     from bench.trial import TrialConfig, Trainer
 
     cfg = TrialConfig(model=model, optimizer="adamw", lr=1e-3, wd=0.05, epochs=1000, batch_size=batch_size,
-                      resolution=resolution, recipe=recipe, device=device)
+                      resolution=resolution, recipe=recipe, device=device, compile=compile)
     trainer = Trainer(cfg, data=_random_bundle(batch_size, resolution, num_classes))
     trainer.net.train()
     x, y = _batch(batch_size, resolution, num_classes, trainer.device)
     return (lambda i: trainer.step(x, y, i)), trainer.device
 
 
-def bare_step(model: str, resolution: int, batch_size: int, device: str = "cpu", num_classes: int = 1000):
+def bare_step(model: str, resolution: int, batch_size: int, device: str = "cpu", num_classes: int = 1000,
+              compile: bool = False):
     """``(step(i), device)`` of the plainest PyTorch loop on the same model, batch, loss and precision."""
     import torch
     from torch import nn
@@ -91,10 +92,11 @@ def bare_step(model: str, resolution: int, batch_size: int, device: str = "cpu",
     x, y = _batch(batch_size, resolution, num_classes, dev)
     if cuda:
         x = x.contiguous(memory_format=torch.channels_last)
+    forward = torch.compile(net) if compile else net
 
     def step(_):
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cuda):
-            loss = loss_fn(net(x), y)
+            loss = loss_fn(forward(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -104,10 +106,11 @@ def bare_step(model: str, resolution: int, batch_size: int, device: str = "cpu",
 
 
 def compare(model: str, resolution: int, batch_size: int, device: str = "cpu", steps: int = 10, rounds: int = 5,
-            recipe: str = "light") -> tuple[float, float]:
-    """Best-of-``rounds`` img/s of ours and bare, timed in alternation so both see the same machine load."""
-    ours, dev = ours_step(model, resolution, batch_size, device, recipe)
-    bare, _ = bare_step(model, resolution, batch_size, device)
+            recipe: str = "light", compile: bool = False) -> tuple[float, float]:
+    """Best-of-``rounds`` img/s of ours and bare, timed in alternation so both see the same machine load;
+    with ``compile`` both forwards are compiled (round 0, untimed, pays the compilation)."""
+    ours, dev = ours_step(model, resolution, batch_size, device, recipe, compile=compile)
+    bare, _ = bare_step(model, resolution, batch_size, device, compile=compile)
     best = {"ours": 0.0, "bare": 0.0}
     for r in range(rounds + 1):  # round 0 warms up
         for name, step in (("ours", ours), ("bare", bare)):
@@ -160,15 +163,16 @@ def data_report(bundle, batch_size: int, device: str, recipe: str, workers: int,
 
 
 def report(model: str, resolution: int | None, batch_size: int, device: str, steps: int, recipe: str,
-           rounds: int = 5) -> dict:
+           rounds: int = 5, compile: bool = False) -> dict:
     import torch
 
     from bench import models
     from bench.complexity import complexity
 
     res = resolution or models.default_resolution(model)
-    ours, bare = compare(model, res, batch_size, device, steps, rounds, recipe)
+    ours, bare = compare(model, res, batch_size, device, steps, rounds, recipe, compile)
     out = dict(model=model, resolution=res, batch_size=batch_size, device=device, recipe=recipe, rounds=rounds,
+               compile=compile,
                threads=torch.get_num_threads(), ours_img_s=ours, bare_img_s=bare, ratio=ours / bare)
     if device.startswith("cuda"):
         name = torch.cuda.get_device_name(torch.device(device))
@@ -193,7 +197,7 @@ def run(args) -> int:
         return 2
     res = args.res or models.default_resolution(args.model)
     bundle = load_data(args.data, res) if args.data else None  # a bad spec fails before the timing
-    r = report(args.model, res, args.batch_size, args.device, args.steps, args.recipe, args.rounds)
+    r = report(args.model, res, args.batch_size, args.device, args.steps, args.recipe, args.rounds, args.compile)
     if bundle is not None:
         d = data_report(bundle, args.batch_size, args.device, args.recipe, args.workers, args.decode,
                         args.loader_batches)
@@ -203,7 +207,7 @@ def run(args) -> int:
         print(json.dumps(r))
         return 0
     print(f"{r['model']} @ {r['resolution']}px, batch {r['batch_size']}, {r['device']} ({r['threads']} threads), "
-          f"recipe {r['recipe']}")
+          f"recipe {r['recipe']}{', compiled' if r['compile'] else ''}")
     print(f"  ours  {r['ours_img_s']:10.1f} img/s\n  bare  {r['bare_img_s']:10.1f} img/s\n  ratio {r['ratio']:10.3f}")
     if "tflops" in r:
         mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] else "n/a (unknown peak)"
@@ -227,5 +231,6 @@ def register(sub) -> None:
     p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="loader processes (with --data)")
     p.add_argument("--decode", choices=DECODES, default="auto", help="where JPEGs are decoded (with --data)")
     p.add_argument("--loader-batches", type=int, default=20, help="timed loader batches (with --data)")
+    p.add_argument("--compile", action="store_true", help="torch.compile both loops' forward (pays off on GPU)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)

@@ -16,7 +16,7 @@ def run(args) -> int:
 
     cfg = TrialConfig(model=args.model, optimizer=args.optimizer, lr=args.lr, wd=args.wd, epochs=args.epochs,
                       batch_size=args.batch_size, data=args.data, resolution=args.res, seed=args.seed,
-                      recipe=args.recipe, device=args.device)
+                      recipe=args.recipe, device=args.device, compile=args.compile)
     out = Path(args.out or f"results/train/{cfg.model}-{cfg.optimizer}-lr{cfg.lr:g}-wd{cfg.wd:g}-s{cfg.seed}")
     log = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
     result = run_trial(cfg, out, log=log)
@@ -42,6 +42,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--recipe", choices=list(RECIPES), default="light")
     p.add_argument("--device", help="cpu | cuda | cuda:N (default: cuda if available)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the training forward (pays off on GPU)")
     p.add_argument("--out", help="trial directory (checkpoint + result.json); rerun to resume")
     p.add_argument("--json", action="store_true", help="last line of output: the result as one JSON object")
     p.set_defaults(func=run)

@@ -3,9 +3,11 @@
 #
 #   OUT=/some/folder bash scripts/gpu_check.sh          # from the repo root, with the wheels in .whl/
 #   OUT=/tmp/gc bash scripts/gpu_check.sh --cpu         # dry run here: CUDA-only steps are skipped
+#   STEPS="tests perf" OUT=... bash scripts/gpu_check.sh # only some of: tests perf loader trials (default all)
 #
 # Writes (6 files): gpu_check.log (every step's command, output and exit code), perf_vitc_1gf.json,
-# perf_vitc_4gf.json (training step at 224 px, batch 256, TFLOP/s and MFU), loader_device.json and
+# perf_vitc_4gf.json (training step at 224 px, batch 256, TFLOP/s and MFU; perf_*_compiled*.json the same
+# with torch.compile), loader_device.json and
 # loader_cpu.json (the ImageNet-like JPEG loader, GPU decode vs CPU workers, against the model), and
 # decode_cpu.json (reduced vs full-size JPEG decode, img/s per core).  Each step has its own timeout,
 # and a failing step does not stop the others.
@@ -22,7 +24,9 @@ JPEGS=/tmp/hpbench-imnet-like
 export HPBENCH_CACHE=/tmp/hpbench-cache
 : >"$LOG"
 
-BUDGET=420  # seconds for the whole script: a step's timeout is cut to what is left
+STEPS=${STEPS:-tests perf loader trials}
+want() { [[ " $STEPS " == *" $1 "* ]]; }
+BUDGET=${BUDGET:-420}  # seconds for the whole script: a step's timeout is cut to what is left
 
 limit() {  # limit SECONDS -> the timeout to use, or nothing when the budget is spent
     local left=$((BUDGET - SECONDS))
@@ -54,19 +58,26 @@ fi
 step 30 "$PY" -c "import torch, torchvision, timm, PIL, optuna, submitit; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.is_available(), 'torchvision', torchvision.__version__, 'timm', timm.__version__, 'pillow', PIL.__version__, 'optuna', optuna.__version__, 'submitit', submitit.__version__, 'cpus', __import__('os').cpu_count())"
 
 # 1. the GPU tests: bf16 + channels_last, divergence cadence, DDP over NCCL, GPU JPEG decode
-[ $CPU_ONLY = 0 ] && step 100 "$PY" -m pytest tests/test_gpu.py -m gpu -q -p no:cacheprovider -o addopts=-ra
+[ $CPU_ONLY = 0 ] && want tests && step 120 "$PY" -m pytest tests/test_gpu.py -m gpu -q -p no:cacheprovider -o addopts=-ra
 
 # 2. the training step of the paper's 1 GF and 4 GF ViTc at 224 px, in-memory data
-for m in vitc_1gf vitc_4gf; do
-    if [ $CPU_ONLY = 0 ]; then
+for m in vitc_4gf vitc_1gf; do  # the 4 GF first: its MFU is the figure that matters
+    if ! want perf; then
+        continue
+    elif [ $CPU_ONLY = 0 ]; then
         json 50 "perf_$m.json" "$PY" -m bench.cli perf --model $m --res 224 --batch-size 256 --device cuda \
             --steps 10 --rounds 3 --json
+        for B in 256 512; do  # compiled: fused elementwise work, fewer launches; the first round pays compilation
+            json 150 "perf_${m}_compiled_b$B.json" "$PY" -m bench.cli perf --model $m --res 224 --batch-size $B \
+                --device cuda --steps 10 --rounds 3 --compile --json
+        done
     else
         json 60 "perf_$m.json" "$PY" -m bench.cli perf --model $m --res 64 --batch-size 2 --steps 1 --rounds 1 --json
     fi
 done
 
 # 3. the JPEG loader against the model: 2000 ImageNet-like JPEGs (200 of them val)
+if want loader; then
 N=180; [ $CPU_ONLY = 1 ] && N=8
 step 30 "$PY" scripts/make_imagenet_like.py "$JPEGS" --classes 10 --train-per-class $N --val-per-class 20 \
     --workers "$(nproc --all)"
@@ -78,10 +89,11 @@ for dec in device cpu; do
         --loader-batches 6 --json
 done
 json 25 decode_cpu.json "$PY" scripts/bench_decode.py "$JPEGS" --res 224 --rounds 3 --images $IMGS --json
+fi
 
 # 4. the mini study with K trials sharing the GPU: 8 trials of vitc_mini, 2 epochs, 2 trials per job;
 #    trials/hour = 8 / wall. The synthetic set is generated once first.
-if [ $CPU_ONLY = 0 ]; then
+if [ $CPU_ONLY = 0 ] && want trials; then
     export HPBENCH_CACHE=/tmp/hpbench-cache
     step 30 "$PY" -c "from bench.data import load_data; load_data('synthetic', 32)"
     for K in 1 4 8; do

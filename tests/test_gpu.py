@@ -83,3 +83,13 @@ def test_jpeg_decode_on_gpu_matches_cpu(tmp_path):
         for (xg, yg), (xc, yc) in zip(gpu, cpu):
             assert torch.equal(yg, yc) and xg.shape == xc.shape
             assert (xg - xc).abs().mean() < 0.15  # normalised units: the same crops, another decoder and filter
+
+
+def test_compiled_forward_trains_like_eager():
+    cfg = dict(TINY, batch_size=32)
+    eager, compiled = Trainer(TrialConfig(**cfg)), Trainer(TrialConfig(**cfg, compile=True))
+    assert compiled.forward is not compiled.net and eager.forward is eager.net
+    loader = make_loader(eager.data, "train", 32, device=eager.device, epoch=0, seed=0)
+    for i, (x, y) in zip(range(3), loader):
+        a, b = eager.step(x, y, i).item(), compiled.step(x, y, i).item()
+        assert math.isfinite(b) and abs(a - b) <= 0.02 * abs(a)  # same maths, bf16 rounding apart

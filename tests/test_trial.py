@@ -85,3 +85,15 @@ def test_bench_train_bad_input_is_one_line(tmp_path, capsys):
                  "--data", f"cifar10:{tmp_path}/missing", "--out", str(tmp_path / "t")])
     err = capsys.readouterr().err
     assert code == 2 and "missing" in err and "Traceback" not in err
+
+
+def test_how_a_trial_runs_is_not_what_it_is(tmp_path):
+    """device and compile are execution options: a result made on a GPU, compiled or not, is the same run's."""
+    from bench.config import finished, same_run
+    from bench.io import atomic_write_json
+
+    plain = TrialConfig(epochs=1, **TINY)
+    fast = TrialConfig(epochs=1, **TINY, device="cuda", compile=True)
+    assert plain.key == fast.key and "compile" not in plain.key and "device" not in plain.key
+    atomic_write_json(tmp_path / "result.json", {"config": fast.key, "error": 12.0})
+    assert same_run(fast.key, plain) and finished(tmp_path, plain)["error"] == 12.0
