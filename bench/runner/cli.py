@@ -31,6 +31,8 @@ def register(sub) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the plan and cost estimate, launch nothing")
     p.add_argument("--no-estimate", action="store_true", help="skip the measured cost estimate")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile each trial's training forward: faster on a GPU, not on a CPU")
     _launch_args(p)
     _storage_args(p)
     p.set_defaults(func=run)
@@ -81,7 +83,7 @@ def run(args) -> int:
     study = studies.load(args.study)
     ov = Overrides(budget=args.budget, models=_tuple(args.models), optimizers=_tuple(args.optimizer),
                    trials=args.trials, epochs=_tuple(args.epochs), data=args.data, seed=args.seed, seeds=args.seeds,
-                   family=args.family, resolution=args.res)
+                   family=args.family, resolution=args.res, compile=args.compile)
     return orchestrate.run(study, ov, _launch_options(args), _run_options(args, confirm=args.confirm))
 
 

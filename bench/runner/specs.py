@@ -27,6 +27,7 @@ class Overrides:
     seeds: int = 1
     family: str | None = None  # ranges for models bench does not register (before the study's [families])
     resolution: int | None = None
+    compile: bool = False  # torch.compile every trial's training forward (an execution option)
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,8 @@ def expand(study: Study, ov: Overrides) -> list[TrialSpec]:
                     for s in range(ov.seeds):
                         cfg = TrialConfig(model=model, optimizer=opt, lr=lr, wd=wd, epochs=ep,
                                           batch_size=budget.batch_for(model), data=ov.data or budget.data,
-                                          resolution=ov.resolution or budget.resolution, seed=s, recipe=budget.recipe)
+                                          resolution=ov.resolution or budget.resolution, seed=s, recipe=budget.recipe,
+                                          compile=ov.compile)
                         out.append(TrialSpec(study=study.name, budget=budget.name, family=family, point=point,
                                              space=(space["lr"], space["wd"]), cfg=cfg))
     return out
