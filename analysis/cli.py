@@ -32,6 +32,10 @@ def register(subparsers) -> None:
     _source_args(r, many=True)
     r.add_argument("--ref", choices=("min", "bootstrap"), default="min",
                    help="reference best for Δ: min (the paper's: the lowest error of the group; default) or bootstrap")
+    r.add_argument("--reference", metavar="NAME_OR_PATH",
+                   help="lay a committed reference study's trials beside yours, with paired tests against each of "
+                        "its models (e.g. lr_wd_local; or a reference folder or trial table); refused, with the "
+                        "reason, when the draws, epochs or data differ")
     r.add_argument("--out", help="HTML file (default: results/report.html or results/<study>/report.html)")
     r.set_defaults(func=run_report)
 
@@ -118,12 +122,20 @@ def run_report(args) -> int:
     from .load import AnalysisError
 
     df, attrs, source = _load(args)
+    against = None
+    if args.reference:
+        from . import reference
+
+        table = reference.locate(args.reference)
+        df, ref_models, notes = reference.overlay(df, reference.load(table), str(args.reference))
+        against = dict(name=str(args.reference), table=str(table), models=ref_models, notes=notes)
     out = Path(args.out) if args.out else _default_dir(args) / "report.html"
     named = {a.get("study", k.split("/")[0]) for k, a in attrs.items()} | set(args.study or [])
     studies = sorted(set(df["study"].dropna().astype(str)) | named)
     defs = report.study_definitions(studies, Path(args.results), attrs)
     title = "Hyperparameter robustness: " + (", ".join(studies) or "(no studies)")
-    html = report.build(df, title=title, source=str(source), studies=studies, definitions=defs, ref=args.ref)
+    html = report.build(df, title=title, source=str(source), studies=studies, definitions=defs, ref=args.ref,
+                        reference=against)
     try:
         report.write(html, out)
     except OSError as exc:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from . import figures, paper, summary, verdict
+from . import figures, paper, reference as reference_study, summary, verdict
 
 TRIAL_ROWS = 2000
 DELTA_XMAX = 20.0
@@ -102,18 +102,21 @@ def _per_optimizer(res: pd.DataFrame, fn):
 
 
 def build(df: pd.DataFrame, *, title: str = "Hyperparameter robustness report", source: str = "",
-          studies=None, definitions=(), ref: str = "min", seed: int = 0, importance_max: int = 64) -> str:  # fmt: skip
+          studies=None, definitions=(), ref: str = "min", seed: int = 0, importance_max: int = 64,
+          reference: dict | None = None) -> str:  # fmt: skip
     """Render the report HTML for the tidy trial table ``df`` (``studies``: names to list,
-    default those in ``df``; ``definitions``: (name, {origin, text}) pairs)."""
+    default those in ``df``; ``definitions``: (name, {origin, text}) pairs; ``reference``:
+    {name, table, models, notes} when ``df`` holds a reference study's trials beside the user's)."""
     res = summary.results(df)
     studies = sorted(df["study"].dropna().astype(str).unique()) if studies is None else studies
-    ctx = dict(title=title, source=source, studies=studies, sections=SECTIONS, definitions=list(definitions),
+    sections = SECTIONS[:1] + [("reference", "Against the reference")] + SECTIONS[1:] if reference else SECTIONS
+    ctx = dict(title=title, source=source, studies=studies, sections=sections, definitions=list(definitions),
                n_trials=len(df), n_complete=len(res), n_diverged=int(res["diverged"].sum()),
                n_failed=int(df["state"].eq("FAIL").sum()), notes=_notes(df, res), importance_max=importance_max,
                generated=_dt.datetime.now().isoformat(timespec="seconds"))  # fmt: skip
     ctx["ranges_paper"] = [{"family": f, "optimizer": o, "lr lo": r["lr"][0], "lr hi": r["lr"][1],
                             "wd lo": r["wd"][0], "wd hi": r["wd"][1]} for (f, o), r in paper.RANGES.items()]  # fmt: skip
-    ctx.update(_findings(df, seed))
+    ctx.update(_findings(df, seed), against=_against(df, reference, seed) if reference else None)
     if len(res):
         ctx.update(_analysis(df, ref, seed, importance_max))
     else:
@@ -132,6 +135,14 @@ def _findings(df: pd.DataFrame, seed: int) -> dict:
                 findings_within=_records(f["within"]), findings_within_cols=_cols(f["within"]),
                 findings_gaps=_records(f["gaps"]), findings_gaps_cols=_cols(f["gaps"]),
                 findings_claims=_records(claims), findings_claims_cols=["claim", "pair", "optimizer", "verdict", "evidence"])
+
+
+def _against(df: pd.DataFrame, reference: dict, seed: int) -> dict:
+    """Each of the user's models against each reference model, paired by draw (analysis.reference)."""
+    mine = sorted(set(df["model"]) - set(reference["models"]))
+    table = reference_study.compare(df, mine, reference["models"], seed=seed)
+    return dict(reference, mine=mine, lines=reference_study.lines(table), rows=_records(table),
+                cols=reference_study.COMPARE_COLS)
 
 
 def _empty() -> dict:

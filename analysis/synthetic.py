@@ -40,7 +40,7 @@ def trials(n_points: int = 64, models=None, seeds: int = 1, epochs=(50,), study:
                     div = (dl > 0.35) & (rng.random(n_points) < 0.5)
                     parts.append(pd.DataFrame(dict(
                         study=study, model=m, family=fam, optimizer=opt, budget=budget, epochs=ep, seed=s,
-                        point=np.arange(n_points), lr=lr, wd=wd, error=np.where(div, chance, err),
+                        point=np.arange(n_points), sampling_seed=seed, lr=lr, wd=wd, error=np.where(div, chance, err),
                         raw_error=np.where(div, chance, err + 0.2), diverged=div, num_classes=num_classes,
                         chance=chance, gflops=gf, params_m=gf * 5, acts_m=gf * 4, resolution=224,
                         batch_size=256, data="synthetic", seconds=60.0 * gf, host="node0", job_id="0",

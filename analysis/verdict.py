@@ -41,7 +41,8 @@ def pairs(models) -> list[tuple[str, str]]:
     return [(m, "vitc" + m[4:]) for m in sorted(models) if m.startswith("vitp") and "vitc" + m[4:] in models]
 
 
-def _errors(pm: pd.DataFrame, model: str, optimizer: str) -> pd.Series:
+def point_errors(pm: pd.DataFrame, model: str, optimizer: str) -> pd.Series:
+    """A group's per-point (seed-averaged) errors, indexed by point where every row has one."""
     g = pm[pm["model"].eq(model) & pm["optimizer"].eq(optimizer)]
     return g.set_index("point")["error"] if g["point"].notna().all() else g["error"].reset_index(drop=True)
 
@@ -49,12 +50,18 @@ def _errors(pm: pd.DataFrame, model: str, optimizer: str) -> pd.Series:
 def separable(pm: pd.DataFrame) -> list[str]:
     """Why the study cannot separate models (empty if it can): groups whose best run stays
     above half the chance error."""
-    out = []
+    return [f"{model}/{opt}: best run {best:.1f}% error against chance {chance:.1f}% "
+            f"(a good run must reach half of chance, {chance / 2:.1f}%)"
+            for (model, opt), (best, chance) in near_chance(pm).items()]
+
+
+def near_chance(pm: pd.DataFrame) -> dict[tuple[str, str], tuple[float, float]]:
+    """(model, optimizer) -> (best, chance) of the groups whose best run stays above half the chance error."""
+    out = {}
     for (model, opt), g in pm.groupby(["model", "optimizer"], sort=True):
         best, chance = float(g["error"].min()), float(g["chance"].max())
         if not best <= chance / 2:
-            out.append(f"{model}/{opt}: best run {best:.1f}% error against chance {chance:.1f}% "
-                       f"(a good run must reach half of chance, {chance / 2:.1f}%)")
+            out[(model, opt)] = (best, chance)
     return out
 
 
@@ -78,7 +85,7 @@ def claims(pm: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     opts = sorted(pm["optimizer"].unique())
     for p, c in pairs(pm["model"].unique()):
         for opt in opts:
-            ep, ec = _errors(pm, p, opt), _errors(pm, c, opt)
+            ep, ec = point_errors(pm, p, opt), point_errors(pm, c, opt)
             if ep.empty or ec.empty:
                 continue
             dp, dc = ep - ep.min(), ec - ec.min()
@@ -100,7 +107,7 @@ def claims(pm: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
                                 f"best {c} {ec.min():.1f}%, {p} {ep.min():.1f}%: {p} − {c} = {b.value:+.1f} "
                                 f"[{b.lo:+.1f}, {b.hi:+.1f}]"))
         if {"adamw", "sgd"} <= set(opts):
-            e = {(m, o): _errors(pm, m, o) for m in (p, c) for o in ("adamw", "sgd")}
+            e = {(m, o): point_errors(pm, m, o) for m in (p, c) for o in ("adamw", "sgd")}
             gp, gc = (stats.gap(e[(m, "adamw")], e[(m, "sgd")], seed=seed) for m in (p, c))
             d = stats.gap_difference(e[(p, "adamw")], e[(p, "sgd")], e[(c, "adamw")], e[(c, "sgd")], seed=seed)
             rows.append(_ci_row("sgd", p, c, "sgd − adamw", gp, noise,

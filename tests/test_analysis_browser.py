@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis import report, synthetic
+from analysis import reference, report, synthetic
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -20,8 +20,13 @@ def test_report_in_chromium(tmp_path):
         message = "needs Debian chromium at /usr/bin/chromium (apt-get install chromium)"
         pytest.fail(message) if os.environ.get("HPBENCH_REQUIRE_BROWSER") == "1" else pytest.skip(message)
     sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright python package")
-    df = synthetic.trials(n_points=32, models=["vitp_4gf", "vitc_4gf", "regnety_4gf"], study="demo")
-    out = report.write(report.build(df, title="demo report", source="synthetic"), tmp_path / "report.html")
+    # the user's model (regnety_4gf) with a reference study's ViTs laid beside it, paired by draw
+    mine = synthetic.trials(n_points=32, models=["regnety_4gf"], study="demo")
+    ref = synthetic.trials(n_points=32, models=["vitp_4gf", "vitc_4gf"], study="ref", budget="paper")
+    df, ref_models, notes = reference.overlay(mine, ref, "ref")
+    against = dict(name="ref", table="ref/trials.csv", models=ref_models, notes=notes)
+    out = report.write(report.build(df, title="demo report", source="synthetic", reference=against),
+                       tmp_path / "report.html")
     url = out.resolve().as_uri()
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
@@ -33,7 +38,8 @@ def test_report_in_chromium(tmp_path):
         page.goto(url, wait_until="load")
         assert errors == []
         assert all(u == url or u.startswith("data:") for u in requests), requests
-        for anchor in ("summary", "edf", "scatter", "gap", "budget", "importance", "paper", "trials", "studies", "environment"):
+        assert page.locator("#versus tbody tr").count() == 4  # regnety_4gf vs 2 reference models x 2 optimizers
+        for anchor in ("findings", "reference", "summary", "edf", "scatter", "gap", "budget", "importance", "paper", "trials", "studies", "environment"):
             assert page.locator(f"#{anchor}").count() == 1
         assert page.locator("figure img").count() >= 8
         assert all(page.eval_on_selector_all("figure img", "els => els.map(e => e.naturalWidth > 0)"))

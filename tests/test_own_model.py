@@ -269,3 +269,44 @@ def test_study_of_factory_with_family_flag(user_dir):
         assert s.user_attrs["space"]["lr"] == [v * vit.budget("local").lr_factor("vit", opt) for v in vit.space("vit", opt)["lr"]]
         assert len(trials) == 2 and {t.state for t in trials} == {TrialState.COMPLETE}
         assert all(t.user_attrs["gflops"] * 1e9 == TINY_NET_MACS for t in trials)
+
+
+def _versus_rows(html: str) -> int:
+    table = html.split('id="versus"', 1)[1].split("</table>", 1)[0]
+    return table.count("<tr>") - 1  # less the header row
+
+
+@pytest.mark.slow
+def test_own_models_against_a_reference_study(user_dir, monkeypatch, capsys):
+    """A reference study (vitc_mini) and, on the same draws, a timm model and a factory: the plan says
+    they pair, the report lays the reference's trials beside theirs with the paired tests, and a study
+    on other draws is refused with the reason. No reference model is retrained."""
+    from analysis import reference
+
+    small = ["--budget", "local", "--trials", "2", "--epochs", "1", "--data", "synthetic:256", "--res", "32",
+             "--parallel", "2", "--no-estimate", "--no-progress"]
+    ref_root = user_dir / "reference"
+    assert main(["run", "--study", "lr_wd", "--models", "vitc_mini", *small, "--results", str(ref_root / "runs")]) == 0
+    assert main(["export", "--study", "lr_wd", "--results", str(ref_root / "runs"),
+                 "--out", str(ref_root / "lr_wd_local" / "trials.csv")]) == 0
+    monkeypatch.setattr(reference, "REFERENCE_DIR", ref_root)  # where committed references live
+    capsys.readouterr()
+    assert main(["run", "--study", "lr_wd", "--models", TIMM_MODEL, "mynet:tiny_net", "--family", "vit", *small,
+                 "--results", str(user_dir / "results")]) == 0
+    assert "reference lr_wd_local: pairs (same draws, epochs and data)" in capsys.readouterr().out
+    out = user_dir / "report.html"
+    assert main(["report", "--study", "lr_wd", "--results", str(user_dir / "results"), "--reference", "lr_wd_local",
+                 "--out", str(out)]) == 0
+    html = out.read_text()
+    assert 'id="reference"' in html and _versus_rows(html) == 2 * 1 * 2  # 2 models x 1 reference x 2 optimizers
+    assert "test_resnet vs vitc_mini (adamw, 2 paired points)" in html
+
+    capsys.readouterr()
+    other = [a if a != "2" else "1" for a in small]  # one point, on another sampling seed
+    assert main(["run", "--study", "lr_wd", "--models", "mynet:tiny_net", "--family", "vit", "--optimizer", "adamw",
+                 "--seed", "1", *other, "--results", str(user_dir / "seed1")]) == 0
+    assert "does not pair (different sampling seed: 1 here, 0 in the reference)" in capsys.readouterr().out
+    assert main(["report", "--study", "lr_wd", "--results", str(user_dir / "seed1"), "--reference", "lr_wd_local",
+                 "--out", str(user_dir / "refused.html")]) == 2
+    assert "does not pair with reference lr_wd_local: different sampling seed: 1 here, 0 in the reference" in capsys.readouterr().err
+    assert not (user_dir / "refused.html").exists()

@@ -134,7 +134,10 @@ def export(args) -> int:
             raise BenchError("--out - (stdout) is for --format csv only")
         df.to_csv(sys.stdout, index=False)
         return 0
-    ex.write(df, out, args.format)
+    try:
+        ex.write(df, out, args.format)
+    except OSError as e:
+        raise BenchError(f"cannot write {out}: {e.strerror or e}") from None
     print(f"wrote {len(df)} trials to {out}", file=sys.stderr)
     return 0
 

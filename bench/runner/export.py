@@ -12,6 +12,10 @@ def table(storage, study: str | None = None) -> pd.DataFrame:
 
 
 def write(df: pd.DataFrame, path, fmt: str) -> None:
+    """Write the table, creating the folders on the way (a reference folder, say)."""
+    from pathlib import Path
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     if fmt == "parquet":
         df.to_parquet(path, index=False)
     else:

@@ -84,6 +84,9 @@ def execute(name: str, specs: list[TrialSpec], seed: int, lopts: launch.LaunchOp
                                         "running": counts["attach"], "to run": counts["run"]}))
         if note:
             log(note)
+        paired = plan.pairing(specs, seed)
+        if paired:
+            log(paired)
         cost = plan.estimate(todo, launcher, ropts.trials_per_job) if ropts.estimate and todo else None
         per_job = ropts.trials_per_job or (cost.per_job if cost else 1)
         if cost:

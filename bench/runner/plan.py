@@ -52,6 +52,31 @@ def check(specs, cluster: str) -> str:
     return "\n".join(notes)
 
 
+def pairing(specs, sampling_seed: int) -> str:
+    """One line on whether these trials pair with the committed reference study of their budget
+    (analysis.reference): empty when there is none. A user's model that pairs is compared with the
+    reference models by ``bench report --reference`` without retraining them."""
+    import pandas as pd
+
+    from analysis import reference
+
+    if not specs:
+        return ""
+    found = reference.for_budget(specs[0].study, specs[0].budget)
+    if found is None:
+        return ""
+    name, table = found
+    mine = pd.DataFrame([dict(study=s.study, model=s.cfg.model, family=s.family, optimizer=s.cfg.optimizer,
+                              budget=s.budget, epochs=s.cfg.epochs, point=s.point, sampling_seed=sampling_seed,
+                              lr=s.cfg.lr, wd=s.cfg.wd, data=s.cfg.data, resolution=s.cfg.resolution)
+                         for s in specs])  # fmt: skip
+    why = reference.mismatches(mine, reference.load(table))
+    if why:
+        return f"  reference {name}: does not pair (" + "; ".join(why) + "): bench report --reference refuses it"
+    return (f"  reference {name}: pairs (same draws, epochs and data): compare with "
+            f"bench report --study {specs[0].study} --reference {name}")
+
+
 def describe(specs, todo, counts: dict) -> str:
     """Lines: what the study holds, what this run does, and its images."""
     if not specs:
