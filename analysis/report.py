@@ -122,6 +122,9 @@ def build(df: pd.DataFrame, *, title: str = "Hyperparameter robustness report", 
     else:
         ctx.update(_empty())
     ctx.update(_trials(df), environment=environment())
+    if reference:
+        ctx["trials_caption"] += (f" The trials of {', '.join(reference['models'])} are the reference study's "
+                                  f"({reference['name']}), not retrained.")
     env = Environment(loader=PackageLoader("analysis", "templates"), autoescape=select_autoescape(["html"]))
     env.filters["fmt"] = _fmt
     return env.get_template("report.html").render(**ctx)
