@@ -271,6 +271,17 @@ def test_study_of_factory_with_family_flag(user_dir):
         assert all(t.user_attrs["gflops"] * 1e9 == TINY_NET_MACS for t in trials)
 
 
+def test_plan_says_whether_a_model_pairs_with_the_reference(tmp_path, capsys):
+    """The committed reference trained at 32 px: a timm model left at its own resolution does not pair."""
+    argv = ["run", "--study", "lr_wd", "--budget", "local", "--models", TIMM_MODEL, "--family", "vit", "--trials", "4",
+            "--dry-run", "--no-estimate", "--results", str(tmp_path)]
+    assert main(argv) == 0
+    own = models.default_resolution(TIMM_MODEL)
+    assert f"reference lr_wd_local: does not pair (different resolution: {own} here, 32 in the reference)" in capsys.readouterr().out
+    assert main([*argv, "--res", "32"]) == 0
+    assert "reference lr_wd_local: pairs (same draws, epochs and data)" in capsys.readouterr().out
+
+
 def _versus_rows(html: str) -> int:
     table = html.split('id="versus"', 1)[1].split("</table>", 1)[0]
     return table.count("<tr>") - 1  # less the header row

@@ -59,6 +59,7 @@ def pairing(specs, sampling_seed: int) -> str:
     import pandas as pd
 
     from analysis import reference
+    from bench.architectures import default_resolution  # a model's own (timm's: imports timm)
 
     if not specs:
         return ""
@@ -66,9 +67,11 @@ def pairing(specs, sampling_seed: int) -> str:
     if found is None:
         return ""
     name, table = found
+    own = {m: default_resolution(m) for m in {s.cfg.model for s in specs if s.cfg.resolution is None}}
     mine = pd.DataFrame([dict(study=s.study, model=s.cfg.model, family=s.family, optimizer=s.cfg.optimizer,
                               budget=s.budget, epochs=s.cfg.epochs, point=s.point, sampling_seed=sampling_seed,
-                              lr=s.cfg.lr, wd=s.cfg.wd, data=s.cfg.data, resolution=s.cfg.resolution)
+                              lr=s.cfg.lr, wd=s.cfg.wd, data=s.cfg.data,
+                              resolution=s.cfg.resolution or own[s.cfg.model])
                          for s in specs])  # fmt: skip
     why = reference.mismatches(mine, reference.load(table))
     if why:
