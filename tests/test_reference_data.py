@@ -3,7 +3,8 @@ from pathlib import Path
 
 import analysis
 
-REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT / "results" / "reference"
 
 
 def test_quickstart_reference_loads_as_a_paired_study():
@@ -51,3 +52,15 @@ def test_reference_tables_load_unchanged():
         raw = pd.read_csv(csv)
         assert list(raw.columns) == list(records.COLUMNS), csv
         pd.testing.assert_frame_equal(analysis.load_trials(csv), records.tidy(raw))
+
+
+def test_committed_own_model_example_pairs_with_the_reference():
+    """results/examples/: a user's model on the reference's first draws, compared without retraining it."""
+    from analysis import reference
+
+    mine = analysis.load_trials(ROOT / "results/examples/regnetx_002_vs_lr_wd_local/trials.csv")
+    ref = reference.load("lr_wd_local")
+    assert reference.mismatches(mine, ref) == []
+    df, ref_models, _ = reference.overlay(mine, ref, "lr_wd_local")
+    table = reference.compare(df, ["regnetx_002"], ref_models)
+    assert len(table) == 4 and set(table["points"]) == {8}
