@@ -144,8 +144,7 @@ def compare(df: pd.DataFrame, models, ref_models, seed: int = 0) -> pd.DataFrame
                 a, b = a.loc[shared], b.loc[shared]
                 best = stats.gap(b, a, seed=seed)  # min(a) - min(b)
                 t = stats.paired(b, a)  # differences a - b
-                ks = stats.ks(a - a.min(), b - b.min())
-                wa, wb = stats.within(a, a.min(), 4), stats.within(b, b.min(), 4)
+                ks, wa, wb, more_robust = verdict.robustness(a, b)
                 near_chance = (m, opt) in noise or (r, opt) in noise
                 rows.append(dict(model=m, reference=r, optimizer=opt, points=len(shared), best=float(a.min()),
                                  best_ref=float(b.min()), best_diff=best.value, best_lo=best.lo, best_hi=best.hi,
@@ -155,8 +154,7 @@ def compare(df: pd.DataFrame, models, ref_models, seed: int = 0) -> pd.DataFrame
                                  error="inconclusive (near chance)" if near_chance else
                                  _word(t.pvalue, -t.median_diff, "lower", "higher"),
                                  robustness="inconclusive (near chance)" if near_chance else
-                                 _word(ks.pvalue, (wa - wb) or (b - b.min()).median() - (a - a.min()).median(),
-                                       "more robust", "less robust")))  # fmt: skip
+                                 _word(ks.pvalue, more_robust, "more robust", "less robust")))  # fmt: skip
     return pd.DataFrame(rows, columns=COMPARE_COLS)
 
 

@@ -32,7 +32,7 @@ def register(sub) -> None:
     p.add_argument("--no-estimate", action="store_true", help="skip the measured cost estimate")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--compile", action="store_true",
-                   help="torch.compile each trial's training forward: faster on a GPU, not on a CPU")
+                   help="torch.compile each trial's training forward (pays off on GPU)")
     _launch_args(p)
     _storage_args(p)
     p.set_defaults(func=run)

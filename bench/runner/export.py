@@ -1,6 +1,8 @@
 """``bench export``: the tidy table of a study's finished trials (built by analysis.records)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from analysis import records
@@ -13,8 +15,6 @@ def table(storage, study: str | None = None) -> pd.DataFrame:
 
 def write(df: pd.DataFrame, path, fmt: str) -> None:
     """Write the table, creating the folders on the way (a reference folder, say)."""
-    from pathlib import Path
-
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     if fmt == "parquet":
         df.to_parquet(path, index=False)
