@@ -1,9 +1,13 @@
-"""Images/s per core of the imagefolder transforms: reduced-size JPEG decoding (draft) vs full-size.
+"""Images/s per core of the imagefolder transforms: reduced-size JPEG decoding (draft) vs full-size,
+and region decoding (``scripts/region_decode.c``) as the bound on what skipping pixels can save.
 
 One process, one thread: each round decodes and transforms the same images (train:
-RandomResizedCrop + flip; val: resize + centre crop) once with ``draft=True`` and once with
-``draft=False``, alternating so that machine load falls on both; the median round counts.  Also printed: the share of images the draft shrinks at all (the crop
-must span >= 2R source pixels each way for DCT scaling by 1/2).
+RandomResizedCrop + flip; val: resize + centre crop) with ``draft=True``, with ``draft=False``
+and, where a C compiler and libjpeg's headers are present, with the region decoder; the arms
+alternate so that machine load falls on all of them, and the median round counts.  Also
+printed: the share of images the draft shrinks at all (the crop must span >= 2R source pixels
+each way for DCT scaling by 1/2), and the largest pixel difference between the region arm's
+output and the full decode's (the same transform, so at most 1 from rounding).
 
     python scripts/make_imagenet_like.py /tmp/imnet --classes 10 --train-per-class 30 --val-per-class 10
     python scripts/bench_decode.py /tmp/imnet --res 224 --rounds 7 [--json]
@@ -11,22 +15,73 @@ must span >= 2R source pixels each way for DCT scaling by 1/2).
 from __future__ import annotations
 
 import argparse
+import ctypes
+import io
 import json
+import math
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
+import numpy as np
 import torch
 
 from bench.data import load_data
 from bench.data.crops import draft_size, train_box, val_box
 from bench.data.loader import mix_seed
 
+REGION_SOURCE = Path(__file__).with_name("region_decode.c")
 
-def rate(dataset, keys) -> float:
+
+def build_region_decoder(out_dir: str | None = None):
+    """The compiled region decoder (a ctypes function), or the reason it cannot be built."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        return None, "no C compiler (cc) on PATH"
+    lib = Path(out_dir or tempfile.mkdtemp(prefix="region-decode-")) / "region_decode.so"
+    built = subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", str(lib), str(REGION_SOURCE), "-ljpeg"],
+                           capture_output=True, text=True)
+    if built.returncode:
+        return None, f"cannot build {REGION_SOURCE.name} (needs libjpeg's headers, e.g. libjpeg-dev): " \
+                     f"{built.stderr.strip().splitlines()[-1] if built.stderr.strip() else built.returncode}"
+    fn = ctypes.CDLL(str(lib)).region_decode
+    fn.argtypes = [ctypes.c_char_p, ctypes.c_ulong] + [ctypes.c_int] * 4 + [ctypes.c_void_p, ctypes.c_char_p]
+    fn.restype = ctypes.c_int
+    return fn, None
+
+
+def region_item(dataset, key, decode) -> torch.Tensor:
+    """``dataset[key]``'s image, decoding only the crop box plus the resize filter's support."""
+    from PIL import Image
+    from torchvision.transforms.v2.functional import pil_to_tensor
+
+    i, sample_seed, split, _ = key
+    path, r = dataset.samples[i][0], dataset.resolution
+    data = Path(path).read_bytes()
+    with Image.open(io.BytesIO(data)) as img:  # the header only
+        w, h = img.size
+    box, flip = train_box(w, h, sample_seed) if split == "train" else (val_box(w, h), False)
+    mx, my = math.ceil((box[2] - box[0]) / r) + 1, math.ceil((box[3] - box[1]) / r) + 1  # bilinear support
+    x0, y0 = max(0, math.floor(box[0]) - mx), max(0, math.floor(box[1]) - my)
+    x1, y1 = min(w, math.ceil(box[2]) + mx), min(h, math.ceil(box[3]) + my)
+    pixels, error = np.empty((y1 - y0, x1 - x0, 3), np.uint8), ctypes.create_string_buffer(200)
+    if decode(data, len(data), x0, y0, x1, y1, pixels.ctypes.data, error):
+        raise OSError(f"{path}: {error.value.decode()}")
+    out = Image.fromarray(pixels).resize((r, r), Image.BILINEAR,
+                                         box=(box[0] - x0, box[1] - y0, box[2] - x0, box[3] - y0))
+    if flip:
+        out = out.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return pil_to_tensor(out)
+
+
+def rate(item, keys) -> float:
     tic = time.perf_counter()
     for k in keys:
-        dataset[k]
+        item(k)
     return len(keys) / (time.perf_counter() - tic)
 
 
@@ -45,25 +100,41 @@ def reduced_fraction(dataset, keys, resolution: int) -> float:
     return n / len(keys)
 
 
-def measure(root: str, resolution: int, rounds: int, n: int | None) -> dict:
+def measure(root: str, resolution: int, rounds: int, n: int | None, region: bool = True) -> dict:
     torch.set_num_threads(1)
     bundle = load_data(f"imagefolder:{root}", resolution)
-    out = dict(resolution=resolution, rounds=rounds)
+    decode, why = build_region_decoder() if region else (None, "not asked for")
+    out = dict(resolution=resolution, rounds=rounds, region_decoder=why or "built")
+
     for split, augment in (("train", "light"), ("val", "none")):
         ds = getattr(bundle, split)
         count = min(n or len(ds), len(ds))
         keys = [(i, mix_seed(0, i), split, augment) for i in range(count)]
-        runs = {True: [], False: []}
+
+        def with_draft(flag):
+            def item(k):
+                ds.draft = flag
+                return ds[k][0]
+            return item
+
+        arms = dict(reduced=with_draft(True), full=with_draft(False))
+        if decode is not None:
+            arms["region"] = lambda k: region_item(ds, k, decode)
+        runs = {name: [] for name in arms}
         for r in range(rounds + 1):  # round 0 warms the page cache
-            for draft in (True, False):
-                ds.draft = draft
-                v = rate(ds, keys)
+            for name, item in arms.items():
+                v = rate(item, keys)
                 if r:
-                    runs[draft].append(v)
-        reduced, full = statistics.median(runs[True]), statistics.median(runs[False])
-        out[split] = dict(images=count, reduced_img_s=reduced, full_img_s=full, ratio=reduced / full,
-                          reduced_fraction=reduced_fraction(ds, keys, resolution),
-                          reduced_runs=runs[True], full_runs=runs[False])
+                    runs[name].append(v)
+        med = {name: statistics.median(v) for name, v in runs.items()}
+        s = dict(images=count, reduced_img_s=med["reduced"], full_img_s=med["full"],
+                 ratio=med["reduced"] / med["full"], reduced_fraction=reduced_fraction(ds, keys, resolution),
+                 reduced_runs=runs["reduced"], full_runs=runs["full"])
+        if decode is not None:
+            diff = max(int((arms["full"](k).int() - arms["region"](k).int()).abs().max()) for k in keys)
+            s.update(region_img_s=med["region"], region_ratio=med["region"] / med["full"],
+                     region_runs=runs["region"], region_max_pixel_diff=diff)
+        out[split] = s
     return out
 
 
@@ -73,9 +144,10 @@ def main(argv=None) -> int:
     p.add_argument("--res", type=int, default=224)
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--images", type=int, help="images per split per round (default: all)")
+    p.add_argument("--no-region", action="store_true", help="skip the region decoder")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
-    r = measure(a.root, a.res, a.rounds, a.images)
+    r = measure(a.root, a.res, a.rounds, a.images, region=not a.no_region)
     if a.json:
         print(json.dumps(r))
         return 0
@@ -84,6 +156,11 @@ def main(argv=None) -> int:
         print(f"{split:5s} @ {a.res}px, {s['images']} images, median of {a.rounds}: reduced {s['reduced_img_s']:7.1f} "
               f"img/s/core, full {s['full_img_s']:7.1f} img/s/core, ratio {s['ratio']:.2f} "
               f"({100 * s['reduced_fraction']:.0f}% of the images decoded smaller)")
+        if "region_img_s" in s:
+            print(f"{'':5s}   region {s['region_img_s']:7.1f} img/s/core, ratio {s['region_ratio']:.2f} "
+                  f"to full (largest pixel difference {s['region_max_pixel_diff']})")
+    if r["region_decoder"] != "built":
+        print(f"region decoding not measured: {r['region_decoder']}")
     return 0
 
 
