@@ -33,11 +33,34 @@ def test_reference_study_verdict_is_recomputed_from_its_csv():
 
 def test_reference_study_is_paired_and_complete():
     df = analysis.load_trials(LOCAL / "trials.csv")
-    assert set(df["model"]) == {"vitp_mini", "vitc_mini"} and set(df["optimizer"]) == {"adamw", "sgd"}
+    assert set(df["model"]) == {"vitp_mini", "vitc_mini", "regnety_mini"} and set(df["optimizer"]) == {"adamw", "sgd"}
+    assert (df["state"] == "COMPLETE").all() and (df["sampling_seed"] == 0).all()
     search = df[df["seed"] < 1000]
-    per_point = search.groupby(["optimizer", "point"])[["lr", "wd"]].nunique()
+    # paired: within a family every model has the same (lr, wd) at a point (families map one draw into their own range)
+    per_point = search.groupby(["family", "optimizer", "point"])[["lr", "wd"]].nunique()
     assert (per_point == 1).all().all()
-    assert search.groupby(["model", "optimizer"]).size().min() >= 24
+    assert set(search.groupby(["model", "optimizer"])["point"].nunique()) == {24}
+
+
+def test_reference_study_pairs_families_by_draw():
+    """regnety_mini's point i is vitp/vitc_mini's draw u_i, mapped into its own (calibrated) window."""
+    import numpy as np
+
+    from bench.runner import studies
+
+    study = studies.load("lr_wd")
+    budget = study.budget("local")
+    df = analysis.load_trials(LOCAL / "trials.csv")
+    for opt in ("adamw", "sgd"):
+        u = {}
+        for fam in ("vit", "regnety"):
+            space = budget.scale(study.space(fam, opt), fam, opt)
+            rows = df[(df["family"] == fam) & (df["optimizer"] == opt)]
+            rows = rows.drop_duplicates("point").set_index("point").sort_index()
+            u[fam] = np.column_stack([np.log(rows[k] / space[k][0]) / np.log(space[k][1] / space[k][0])
+                                      for k in ("lr", "wd")])
+            assert ((u[fam] >= 0) & (u[fam] < 1)).all(), (fam, opt)
+        np.testing.assert_allclose(u["vit"], u["regnety"], atol=1e-9)
 
 
 def test_reference_tables_load_unchanged():
@@ -63,4 +86,4 @@ def test_committed_own_model_example_pairs_with_the_reference():
     assert reference.mismatches(mine, ref) == []
     df, ref_models, _ = reference.overlay(mine, ref, "lr_wd_local")
     table = reference.compare(df, ["regnetx_002"], ref_models)
-    assert len(table) == 4 and set(table["points"]) == {8}
+    assert len(table) == 6 and set(table["points"]) == {8}
