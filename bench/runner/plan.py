@@ -109,8 +109,8 @@ class Cost:
 
 
 def estimate(todo, launcher, per_job: int | None = None) -> Cost:
-    """Cost of the trials to train from a short measured throughput (3 steps per model, at the
-    threads each worker gets), plus evaluation (raw and EMA model, forward only: ~1/3 of a step)
+    """Cost of the trials to train from a short measured throughput (the best of 3 x 3 steps per
+    model, at the threads each worker gets), plus evaluation (raw and EMA model, forward only: ~1/3 of a step)
     and job start-up; and the trials per job that keep start-up under ``START_SHARE``."""
     import torch
 
