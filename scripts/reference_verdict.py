@@ -3,8 +3,9 @@
     python scripts/reference_verdict.py results/reference/lr_wd_local            # rewrite the block
     python scripts/reference_verdict.py results/reference/lr_wd_local --check    # exit 1 if stale
 
-The block sits between ``<!-- verdict -->`` and ``<!-- /verdict -->`` in ``README.md`` and is
-``analysis.verdict.markdown`` of ``trials.csv``: the numbers in the README are the CSV's, always.
+The block between ``<!-- verdict -->`` and ``<!-- /verdict -->`` in ``README.md`` is
+``analysis.verdict.markdown`` of ``trials.csv``; a block ``<!-- verdict NAME -->`` ... ``<!-- /verdict -->``
+is the same of ``NAME.csv`` (e.g. a rerun): the numbers in the README are the CSVs', always.
 """
 from __future__ import annotations
 
@@ -17,11 +18,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis import load_trials, verdict  # noqa: E402
 
-BLOCK = re.compile(r"(<!-- verdict -->\n)(.*?)(<!-- /verdict -->)", re.S)
+BLOCK = re.compile(r"(<!-- verdict ?(\w*) -->\n)(.*?)(<!-- /verdict -->)", re.S)
 
 
-def block(folder: Path) -> str:
-    return verdict.markdown(verdict.findings(load_trials(folder / "trials.csv")))
+def block(folder: Path, table: str = "") -> str:
+    return verdict.markdown(verdict.findings(load_trials(folder / f"{table or 'trials'}.csv")))
 
 
 def main(argv=None) -> int:
@@ -34,7 +35,7 @@ def main(argv=None) -> int:
     if not BLOCK.search(text):
         print(f"{readme}: no <!-- verdict --> ... <!-- /verdict --> block", file=sys.stderr)
         return 2
-    new = BLOCK.sub(lambda m: m.group(1) + block(args.folder) + m.group(3), text)
+    new = BLOCK.sub(lambda m: m.group(1) + block(args.folder, m.group(2)) + m.group(4), text)
     if args.check:
         return 0 if new == text else 1
     readme.write_text(new)

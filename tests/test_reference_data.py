@@ -20,15 +20,18 @@ LOCAL = REFERENCE / "lr_wd_local"
 
 
 def test_reference_study_verdict_is_recomputed_from_its_csv():
-    """The verdict tables in results/reference/lr_wd_local/README.md are the CSV's numbers."""
+    """The verdict tables in results/reference/lr_wd_local/README.md are the CSVs' numbers: the block
+    <!-- verdict --> of trials.csv, a block <!-- verdict NAME --> of NAME.csv (the rerun)."""
     import re
 
     from analysis import verdict
 
     text = (LOCAL / "README.md").read_text()
-    committed = re.search(r"<!-- verdict -->\n(.*?)<!-- /verdict -->", text, re.S).group(1)
-    df = analysis.load_trials(LOCAL / "trials.csv")
-    assert committed == verdict.markdown(verdict.findings(df))
+    blocks = re.findall(r"<!-- verdict ?(\w*) -->\n(.*?)<!-- /verdict -->", text, re.S)
+    assert [name for name, _ in blocks] == ["", "rerun"]
+    for name, committed in blocks:
+        df = analysis.load_trials(LOCAL / f"{name or 'trials'}.csv")
+        assert committed == verdict.markdown(verdict.findings(df)), name
 
 
 def test_reference_study_is_paired_and_complete():
@@ -61,6 +64,16 @@ def test_reference_study_pairs_families_by_draw():
                                       for k in ("lr", "wd")])
             assert ((u[fam] >= 0) & (u[fam] < 1)).all(), (fam, opt)
         np.testing.assert_allclose(u["vit"], u["regnety"], atol=1e-9)
+
+
+def test_reference_rerun_repeats_the_vit_arms_draw_for_draw():
+    """rerun.csv: the ViT arms trained again (same code path, seeds and draws) on another machine."""
+    ref = analysis.load_trials(LOCAL / "trials.csv")
+    rerun = analysis.load_trials(LOCAL / "rerun.csv")
+    assert set(rerun["model"]) == {"vitp_mini", "vitc_mini"} and (rerun["state"] == "COMPLETE").all()
+    both = ref.merge(rerun, on=["model", "optimizer", "point", "seed"], suffixes=("", "_rerun"))
+    assert len(both) == len(rerun) == 96
+    assert (both["lr"] == both["lr_rerun"]).all() and (both["wd"] == both["wd_rerun"]).all()
 
 
 def test_reference_tables_load_unchanged():
