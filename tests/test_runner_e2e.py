@@ -96,3 +96,41 @@ def _html_rows(html: str, table_id: str) -> list[list[str]]:
     p = P()
     p.feed(html)
     return [r for r in p.rows if r]
+
+
+CALIBRATION_STUDY = """
+description = "bench calibrate on tiny data"
+points = "random"
+seed = 0
+trials = 2
+epochs = [1]
+models = ["vitc_mini", "regnety_mini"]
+optimizers = ["adamw"]
+
+[budgets.tiny]
+data = "synthetic:256"
+recipe = "light"
+epoch_scale = 1.0
+batch_size = 64
+"""
+
+
+def test_calibrate_records_its_own_grid(tmp_path, monkeypatch):
+    """bench calibrate: an lr grid on the family's models with 2 seeds, grown until the minimum is bracketed
+    or the growth limit is hit; a second family calibrated into the same storage records only its own trials."""
+    monkeypatch.chdir(tmp_path)
+    Path("tiny.toml").write_text(CALIBRATION_STUDY)
+    base = ["calibrate", "--study", "tiny.toml", "--budget", "tiny", "--points", "3", "--seeds", "2",
+            "--cluster", "debug", "--no-estimate", "--no-progress"]
+    for family, model in (("vit", "vitc_mini"), ("regnety", "regnety_mini")):
+        assert main([*base, "--families", family, "--out", f"{family}.json"]) == 0
+        rec = json.loads(Path(f"{family}.json").read_text())
+        (w,) = rec["windows"]
+        assert (w["family"], w["optimizer"], w["models"]) == (family, "adamw", [model])
+        assert 3 <= len(w["grid"]) <= 7 and w["runs"] == [2] * len(w["grid"])
+        assert rec["trials"] == 2 * len(w["grid"])  # not the other family's trials in the same storage
+        best = min(range(len(w["grid"])), key=lambda i: w["mean_error"]["family"][i])
+        assert w["centre"] == w["grid"][best] and w["bracketed"] == (0 < best < len(w["grid"]) - 1)
+        assert w["lr_scale"] == round(w["centre"] / w["paper_good_value"], 4)
+    assert len(trials(tmp_path, "calibrate_tiny")) == sum(
+        json.loads(Path(f"{f}.json").read_text())["trials"] for f in ("vit", "regnety"))

@@ -145,7 +145,7 @@ def _record(study: Study, budget_name: str, todo: list[Grid], df: pd.DataFrame, 
             lr_scale=scale[g.family][g.optimizer]))
     record = dict(study=study.name, budget=budget_name, epochs=budget.epochs(study.epochs[0]), data=budget.data,
                   recipe=budget.recipe, seeds=seeds, step=step, metric="error (EMA model, best epoch)",
-                  trials=int(df["state"].eq("COMPLETE").sum()), seconds=round(seconds, 1), windows=rows,
+                  trials=sum(sum(r["runs"]) for r in rows), seconds=round(seconds, 1), windows=rows,
                   toml=toml_line(scale))
     out = Path(out or Path("results") / "reference" / "calibration" / f"{study.name}_{budget_name}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
