@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from bench.data import DataBundle, DataError, TensorSplit, load_data, make_loader
+from script_loader import load_script
 from bench.data import synthetic
 from bench.data.cache import cache_path
 from bench.data.loader import crop_flip
@@ -346,18 +347,6 @@ def test_unknown_scheme_lists_valid_ones():
 
 # --- reduced-size and on-device JPEG decoding ---------------------------------------------
 
-def _script(name):
-    """A module of scripts/ (they are not a package)."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def _big_jpeg(path, w=1200, h=900, seed=0):
     """A smooth (photo-like) JPEG large enough for DCT scaling to apply at 64 px."""
     from PIL import Image
@@ -451,7 +440,7 @@ def test_device_decode_matches_cpu_decode_and_reports_bad_files(tmp_path):
 def test_make_imagenet_like_is_seeded_and_imagenet_sized(tmp_path):
     from PIL import Image
 
-    gen = _script("make_imagenet_like")
+    gen = load_script("make_imagenet_like")
     a = gen.render(3, "train", 7, 10)
     assert a == gen.render(3, "train", 7, 10) and a != gen.render(4, "train", 7, 10)
     r = gen.make(tmp_path / "imnet", classes=2, train_per_class=6, val_per_class=2, seed=0)
@@ -472,7 +461,7 @@ def test_region_decoder_returns_a_full_decodes_pixels(tmp_path):
 
     from PIL import Image
 
-    bench_decode = _script("bench_decode")
+    bench_decode = load_script("bench_decode")
     decode, why = bench_decode.build_region_decoder(str(tmp_path))
     if decode is None:  # CI (.ci/run) installs gcc and libjpeg's headers and sets HPBENCH_REQUIRE_CC=1
         pytest.fail(why) if os.environ.get("HPBENCH_REQUIRE_CC") == "1" else pytest.skip(why)

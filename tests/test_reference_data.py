@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import analysis
+from script_loader import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "results" / "reference"
@@ -22,16 +23,11 @@ LOCAL = REFERENCE / "lr_wd_local"
 def test_reference_study_verdict_is_recomputed_from_its_csv():
     """The verdict tables in results/reference/lr_wd_local/README.md are the CSVs' numbers: the block
     <!-- verdict --> of trials.csv, a block <!-- verdict NAME --> of NAME.csv (the rerun)."""
-    import re
-
-    from analysis import verdict
-
-    text = (LOCAL / "README.md").read_text()
-    blocks = re.findall(r"<!-- verdict ?(\w*) -->\n(.*?)<!-- /verdict -->", text, re.S)
-    assert [name for name, _ in blocks] == ["", "rerun"]
-    for name, committed in blocks:
-        df = analysis.load_trials(LOCAL / f"{name or 'trials'}.csv")
-        assert committed == verdict.markdown(verdict.findings(df)), name
+    script = load_script("reference_verdict")
+    blocks = script.BLOCK.findall((LOCAL / "README.md").read_text())
+    assert [name for _, name, _, _ in blocks] == ["", "rerun"]
+    for _, name, committed, _ in blocks:
+        assert committed == script.block(LOCAL, name), name
 
 
 def test_reference_study_is_paired_and_complete():
@@ -46,24 +42,21 @@ def test_reference_study_is_paired_and_complete():
 
 
 def test_reference_study_pairs_families_by_draw():
-    """regnety_mini's point i is vitp/vitc_mini's draw u_i, mapped into its own (calibrated) window."""
+    """regnety_mini's point i is vitp/vitc_mini's draw u_i, mapped into its own (calibrated) window:
+    every family's (lr, wd) are the study's draws of its sampling seed in that family's window."""
     import numpy as np
 
-    from bench.runner import studies
+    from bench.runner import sampling, studies
 
     study = studies.load("lr_wd")
     budget = study.budget("local")
     df = analysis.load_trials(LOCAL / "trials.csv")
-    for opt in ("adamw", "sgd"):
-        u = {}
-        for fam in ("vit", "regnety"):
-            space = budget.scale(study.space(fam, opt), fam, opt)
+    for fam in ("vit", "regnety"):
+        for opt in ("adamw", "sgd"):
             rows = df[(df["family"] == fam) & (df["optimizer"] == opt)]
             rows = rows.drop_duplicates("point").set_index("point").sort_index()
-            u[fam] = np.column_stack([np.log(rows[k] / space[k][0]) / np.log(space[k][1] / space[k][0])
-                                      for k in ("lr", "wd")])
-            assert ((u[fam] >= 0) & (u[fam] < 1)).all(), (fam, opt)
-        np.testing.assert_allclose(u["vit"], u["regnety"], atol=1e-9)
+            drawn = sampling.points(0, 24, budget.scale(study.space(fam, opt), fam, opt))
+            np.testing.assert_allclose(rows[["lr", "wd"]].to_numpy(), drawn, rtol=1e-12, err_msg=f"{fam} {opt}")
 
 
 def test_reference_rerun_repeats_the_vit_arms_draw_for_draw():
