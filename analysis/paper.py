@@ -43,10 +43,13 @@ TUNED = {
     "vitc_18gf": {"adamw": (1e-3, 0.24), "sgd": (1.1, 2.7e-5)},
     **{f"regnety_{g}gf": _REGNETY for g in (1, 4, 16, 32)},
 }
-# Models the paper did not tune borrow a sibling's values: the laptop minis their 1GF model's,
-# the Table 3 stems ViTc-4GF's (the paper trains S1-S4 at ViTc's settings).
+# Models the paper did not tune borrow a sibling's values: the laptop models their paper-sized
+# counterpart's (the earlier minis their 1GF model's), the Table 3 stems ViTc's of their size (the
+# paper trains S1-S4 at ViTc-4GF's settings). A borrowed model may borrow in turn (s1 -> 4mf -> 4gf).
 BORROW = {"vitp_mini": "vitp_1gf", "vitc_mini": "vitc_1gf", "regnety_mini": "regnety_1gf",
-          **{f"vitc_4gf_s{i}": "vitc_4gf" for i in range(1, 5)}}
+          **{f"{fam}_{n}mf": f"{fam}_{n}gf" for fam in ("vitp", "vitc") for n in (1, 4, 18)},
+          **{f"regnety_{n}mf": "regnety_1gf" for n in (1, 4, 18)},
+          **{f"vitc_4gf_s{i}": "vitc_4gf" for i in range(1, 5)}, **{f"vitc_4mf_s{i}": "vitc_4mf" for i in range(1, 5)}}
 
 # The paper's protocol as a study budget: ImageNet-1k, its recipe, batch 2048 (1024 / 512 for the
 # largest RegNetYs, as pycls's configs), lr scaled linearly from batch 2048.
@@ -59,7 +62,9 @@ WITHIN4 = {("vitc_18gf", "sgd"): (0.60, "about 60%"), ("vitp_18gf", "sgd"): (0.2
 
 def tuned(model: str, optimizer: str) -> tuple[float, float] | None:
     """The paper's tuned (lr, wd) for a model (or the model it borrows from), if any."""
-    entry = TUNED.get(BORROW.get(model, model))
+    while model not in TUNED and model in BORROW:
+        model = BORROW[model]
+    entry = TUNED.get(model)
     return entry.get(optimizer) if entry else None
 
 

@@ -70,11 +70,29 @@ SPECS: dict[str, ViTSpec | RegNetSpec] = {
     "regnety_4gf": RegNetSpec((2, 6, 16, 2), (88, 208, 512, 1224), 32, resolution=240),
     "regnety_16gf": RegNetSpec((2, 7, 18, 2), (168, 336, 896, 2128), 56, resolution=256),
     "regnety_32gf": RegNetSpec((2, 7, 20, 2), (216, 432, 1152, 2808), 72, resolution=268),
-    # Laptop scale, 32 px (see README "Mini models"): ~4.5 M multiply-adds each.
-    "vitp_mini": ViTSpec(64, 3, 2, 6, patch=8, resolution=32),
-    "vitc_mini": ViTSpec(64, 3, 2, 5, stem=_stem([3, 3, 3, 1], [2, 2, 2, 1], [16, 32, 64, 64]), resolution=32),
-    "regnety_mini": RegNetSpec((1, 1, 2, 1), (24, 48, 96, 192), 8, stem_width=16, stem_stride=1, resolution=32),
+    # Laptop scale, 32 px (docs/models.md): a ladder of about 1 / 4.5 / 18 M multiply-adds like the paper's
+    # 1 / 4 / 18 GF. ViTs: patch 8 (16 tokens), 6 blocks for ViTp; ViTc swaps one block for a conv stem
+    # of stride 8 (three 3x3 convs), flop-matched within 5%. The 4 MF models are the earlier *_mini.
+    "vitp_1mf": ViTSpec(30, 3, 1, 6, patch=8, resolution=32),
+    "vitc_1mf": ViTSpec(30, 3, 1, 5, stem=_stem([3, 3, 3, 1], [2, 2, 2, 1], [8, 24, 32, 30]), resolution=32),
+    "vitp_4mf": ViTSpec(64, 3, 2, 6, patch=8, resolution=32),
+    "vitc_4mf": ViTSpec(64, 3, 2, 5, stem=_stem([3, 3, 3, 1], [2, 2, 2, 1], [16, 32, 64, 64]), resolution=32),
+    "vitp_18mf": ViTSpec(120, 4, 4, 6, patch=8, resolution=32),
+    "vitc_18mf": ViTSpec(120, 4, 4, 5, stem=_stem([3, 3, 3, 1], [2, 2, 2, 1], [32, 64, 160, 120]), resolution=32),
+    "regnety_1mf": RegNetSpec((1, 1, 2, 1), (12, 24, 48, 96), 4, stem_width=8, stem_stride=1, resolution=32),
+    "regnety_4mf": RegNetSpec((1, 1, 2, 1), (24, 48, 96, 192), 8, stem_width=16, stem_stride=1, resolution=32),
+    "regnety_18mf": RegNetSpec((1, 2, 3, 1), (48, 96, 192, 384), 16, stem_width=32, stem_stride=1, resolution=32),
+    # Table 3's stems at 4 MF (32 px, total stride 8 instead of 16): each S_i moves the downsampling of C's
+    # stride-2 3x3 convs into one final k x k stride-k conv, as the paper's do (docs/models.md).
+    "vitc_4mf_s1": ViTSpec(64, 3, 2, 5, stem=_stem([3, 3, 2, 1], [2, 2, 2, 1], [16, 40, 64, 64]), resolution=32),
+    "vitc_4mf_s2": ViTSpec(64, 3, 2, 5, stem=_stem([3, 3, 4, 1], [2, 1, 4, 1], [8, 16, 64, 64]), resolution=32),
+    "vitc_4mf_s3": ViTSpec(64, 3, 2, 5, stem=_stem([3, 3, 8, 1], [1, 1, 8, 1], [4, 6, 64, 64]), resolution=32),
+    "vitc_4mf_s4": ViTSpec(64, 3, 2, 5, stem=_stem([3, 3, 3, 8, 1], [1, 1, 1, 8, 1], [4, 4, 4, 64, 64]),
+                           resolution=32),
 }
+# The 4 MF models under their earlier names (existing records and the lr_wd reference study use them).
+ALIASES = {"vitp_mini": "vitp_4mf", "vitc_mini": "vitc_4mf", "regnety_mini": "regnety_4mf"}
+SPECS.update({old: SPECS[new] for old, new in ALIASES.items()})
 MODEL_NAMES = list(SPECS)
 
 # Published complexity (Tables 1-2): flops (B), params (M), acts (M), at the model's resolution.

@@ -150,7 +150,7 @@ def test_unregistered_model_is_named(tmp_path):
     ("lr = [1e-4, 1e-2]", "lr = [0, 1e-2]", "low > 0"),
     ("lr = [1e-4, 1e-2]", "lr = [1e-2, 1e-4]", "low < high"),
     ("trials = 3", "trials = 3\ncolour = 1", "unknown key 'colour'; valid: budgets, "),
-    ('epoch_scale = 0.04', 'epoch_scale = 0.04\nepochs = 3', "unknown key 'epochs'; valid: batch_size"),
+    ('epoch_scale = 0.04', 'epoch_scale = 0.04\nepoch = 3', "unknown key 'epoch'; valid: batch_size"),
     ('points = "random"', 'points = "grid"', "points must be 'random' or 'tuned'"),
     ("trials = 3", 'trials = 3\noptimizers = ["adam"]', "unknown optimizer 'adam'; valid: adamw, sgd"),
     ("trials = 3", "trials = 3 3", "not valid TOML"),

@@ -25,7 +25,7 @@ def register(sub) -> None:
     p.add_argument("--res", type=_positive,
                    help="resolution of every model (default: the budget's, else each model's own)")
     p.add_argument("--seed", type=int, help="sampling seed (default: the study file's)")
-    p.add_argument("--seeds", type=_positive, default=1, help="training seeds per point (default: 1)")
+    p.add_argument("--seeds", type=_positive, help="training seeds per point (default: the budget's, else 1)")
     p.add_argument("--confirm", type=_positive, metavar="N",
                    help="rerun the best N points of each model/optimizer/epochs with --seeds more seeds")
     p.add_argument("--dry-run", action="store_true", help="print the plan and cost estimate, launch nothing")
@@ -46,7 +46,9 @@ def register(sub) -> None:
     p.add_argument("--seeds", type=_positive, default=2, help="training seeds per grid point (default: 2)")
     p.add_argument("--points", type=_positive, default=5, help="lrs in the starting grid (default: 5)")
     p.add_argument("--step", type=float, default=2.0, help="factor between grid lrs (default: 2)")
-    p.add_argument("--out", help="record file (default: results/reference/calibration/<study>_<budget>.json)")
+    p.add_argument("--out", help="record file (default: <results>/calibrate_<study>/<budget>.json)")
+    p.add_argument("--reference", action="store_true",
+                   help="write the record as the committed reference: results/reference/calibration/<study>_<budget>.json")
     p.add_argument("--dry-run", action="store_true", help="print the first grid's plan, launch nothing")
     p.add_argument("--no-estimate", action="store_true", help="skip the measured cost estimate")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -94,9 +96,13 @@ def calibrate(args) -> int:
     from bench.runner import calibrate as cal, studies
 
     study = studies.load(args.study)
+    out = Path(args.out) if args.out else None
+    if args.reference:
+        out = Path("results") / "reference" / "calibration" / f"{study.name}_{args.budget}.json"
+    elif out is None:
+        out = Path(args.results) / f"calibrate_{study.name}" / f"{args.budget}.json"
     cal.run(study, args.budget, _launch_options(args), _run_options(args), families=args.families,
-            models=_tuple(args.models), seeds=args.seeds, points=args.points, step=args.step,
-            out=args.out and Path(args.out))
+            models=_tuple(args.models), seeds=args.seeds, points=args.points, step=args.step, out=out)
     return 0
 
 

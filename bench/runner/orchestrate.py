@@ -222,7 +222,7 @@ def _confirm_specs(study_def: Study, ov: Overrides, store, seed: int, n_best: in
             a = t.user_attrs
             if a.get("seed", 0) < CONFIRM_SEED0:
                 errors.setdefault((a["model"], a["optimizer"], a["epochs"], a["point"]), []).append(t.value)
-    specs = confirm(base, errors, n_best, ov.seeds)
+    specs = confirm(base, errors, n_best, ov.seeds or 1)
     if not specs:
         raise StudyError(f"nothing to confirm: study {study_def.name!r} (budget {ov.budget!r}) has no finished "
                          "trials for these models/optimizers/epochs yet; run it first")

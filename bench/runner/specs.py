@@ -24,7 +24,7 @@ class Overrides:
     epochs: tuple[int, ...] | None = None
     data: str | None = None
     seed: int | None = None
-    seeds: int = 1
+    seeds: int | None = None  # None: the budget's, else 1
     family: str | None = None  # ranges for models bench does not register (before the study's [families])
     resolution: int | None = None
     compile: bool = False  # torch.compile every trial's training forward (an execution option)
@@ -71,17 +71,21 @@ def expand(study: Study, ov: Overrides) -> list[TrialSpec]:
     optimizers = ov.optimizers or study.optimizers
     n = ov.trials or budget.trials or study.trials
     seed = study.seed if ov.seed is None else ov.seed
-    epochs = ov.epochs or tuple(dict.fromkeys(budget.epochs(e) for e in study.epochs))
+    epochs = ov.epochs or study.budget_epochs(budget)
+    seeds = ov.seeds or budget.seeds or 1
     out = []
     for model in models:
         family = _family(study, model, ov.family)
         for opt in optimizers:
             base = study.space(family, opt)
-            pts = _tuned(study, model, opt, base) if study.points == "tuned" else sampling.points(seed, n, base)
             space, factor = budget.scale(base, family, opt), budget.lr_factor(family, opt)
-            for point, (lr, wd) in enumerate((lr * factor, wd) for lr, wd in pts):
+            if study.points == "tuned":
+                pts = _tuned(study, budget, model, opt, {**space, "lr": tuple(v / factor for v in space["lr"])}, factor)
+            else:
+                pts = [(lr * factor, wd) for lr, wd in sampling.points(seed, n, base)]
+            for point, (lr, wd) in enumerate(pts):
                 for ep in epochs:
-                    for s in range(ov.seeds):
+                    for s in range(seeds):
                         cfg = TrialConfig(model=model, optimizer=opt, lr=lr, wd=wd, epochs=ep,
                                           batch_size=budget.batch_for(model), data=ov.data or budget.data,
                                           resolution=ov.resolution or budget.resolution, seed=s, recipe=budget.recipe,
@@ -124,15 +128,25 @@ def _family(study: Study, model: str, override: str | None) -> str:
     return fam
 
 
-def _tuned(study: Study, model: str, opt: str, space: dict) -> list[tuple[float, float]]:
-    pair = study.tuned.get(opt, {}).get(model) or paper.tuned(model, opt)
+def _tuned(study: Study, budget, model: str, opt: str, space: dict, factor: float) -> list[tuple[float, float]]:
+    """The tuned point of a model: the budget's own (calibrated, used as they are), else the study
+    file's or the paper's (Table 4 left) with the budget's lr factor; a model the paper did not tune
+    borrows its sibling's (paper.BORROW)."""
+    def lookup(table):
+        name = model
+        while name not in table.get(opt, {}) and name in paper.BORROW:
+            name = paper.BORROW[name]
+        return table.get(opt, {}).get(name)
+
+    own = lookup(budget.tuned)
+    pair = own or lookup(study.tuned) or paper.tuned(model, opt)
     if pair is None:
-        have = ", ".join(sorted({*study.tuned.get(opt, {}), *paper.TUNED, *paper.BORROW})) or "(none)"
-        raise StudyError(f"study {study.name!r} has no tuned {opt} values for {model!r} "
-                         f"(add it under [tuned.{opt}]); known: {have}")
-    lr, wd = pair
-    for name, v in (("lr", lr), ("wd", wd)):
-        lo, hi = space[name]
+        have = ", ".join(sorted({*budget.tuned.get(opt, {}), *study.tuned.get(opt, {}), *paper.TUNED, *paper.BORROW}))
+        raise StudyError(f"study {study.name!r} has no tuned {opt} values for {model!r} (add it under "
+                         f"[budgets.{budget.name}.tuned.{opt}] or [tuned.{opt}]); known: {have or '(none)'}")
+    lr, wd = (float(pair[0]), float(pair[1])) if own else (float(pair[0]) * factor, float(pair[1]))
+    for name, v, (lo, hi) in (("lr", lr, tuple(x * factor for x in space["lr"])), ("wd", wd, space["wd"])):
         if not lo <= v <= hi:
-            raise StudyError(f"study {study.name!r}: tuned {opt} {name} {v} of {model!r} is outside its range [{lo}, {hi}]")
-    return [(float(lr), float(wd))]
+            raise StudyError(f"study {study.name!r}: tuned {opt} {name} {v:g} of {model!r} is outside its range "
+                             f"[{lo:g}, {hi:g}]")
+    return [(lr, wd)]

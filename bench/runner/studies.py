@@ -13,7 +13,8 @@ STUDIES_DIR = Path(__file__).resolve().parents[2] / "studies"
 PARAMS = ("lr", "wd")
 _STUDY_KEYS = {"description", "points", "seed", "trials", "epochs", "models", "optimizers",
                "ranges", "families", "tuned", "budgets"}
-_BUDGET_KEYS = {"data", "recipe", "epoch_scale", "lr_scale", "trials", "models", "batch_size", "resolution"}
+_BUDGET_KEYS = {"data", "recipe", "epoch_scale", "lr_scale", "trials", "models", "batch_size", "resolution", "epochs",
+                "seeds", "tuned"}
 
 
 class StudyError(BenchError):
@@ -40,6 +41,9 @@ class Budget:
     models: tuple[str, ...] | None = None
     batch_size: int | dict = 128
     resolution: int | None = None
+    paper_epochs: tuple[int, ...] | None = None  # the study's paper epochs this budget runs (None: all)
+    seeds: int | None = None  # training seeds per point (None: 1, or --seeds)
+    tuned: dict = field(default_factory=dict)  # {optimizer: {model: (lr, wd)}}: this budget's own, not lr_scaled
 
     def epochs(self, paper_epochs: int) -> int:
         return max(1, round(paper_epochs * self.epoch_scale))
@@ -78,6 +82,10 @@ class Study:
     tuned: dict = field(default_factory=dict)  # {optimizer: {model: (lr, wd)}}
     budgets: dict = field(default_factory=dict)  # {name: Budget}
     families: dict = field(default_factory=dict)  # {model: family}, for models bench does not register
+
+    def budget_epochs(self, budget: Budget) -> tuple[int, ...]:
+        """The epochs of a budget's trials, shortest first: its share of the study's paper epochs, scaled."""
+        return tuple(dict.fromkeys(budget.epochs(e) for e in budget.paper_epochs or self.epochs))
 
     def budget(self, name: str) -> Budget:
         if name not in self.budgets:
@@ -184,7 +192,16 @@ def _budget(name: str, spec, where: str) -> Budget:
     else:
         batch = _int(batch, f"{where} batch_size")
     models = spec.get("models")
+    paper_epochs = None if "epochs" not in spec else tuple(_int(e, f"{where} epochs") for e in _list(spec["epochs"], f"{where} epochs"))
+    tuned = spec.get("tuned", {})
+    if not isinstance(tuned, dict) or not all(isinstance(v, dict) for v in tuned.values()):
+        raise StudyError(f"{where}: tuned must be tables [budgets.NAME.tuned.OPTIMIZER] of model = [lr, wd]")
+    bad = [o for o in tuned if o not in OPTIMIZERS]
+    if bad:
+        raise StudyError(f"{where} tuned: unknown optimizer {bad[0]!r}; valid: {', '.join(OPTIMIZERS)}")
     return Budget(
+        paper_epochs=paper_epochs, seeds=None if "seeds" not in spec else _int(spec["seeds"], f"{where} seeds"),
+        tuned={o: {m: _pair(v, f"{where} tuned.{o}.{m}") for m, v in by.items()} for o, by in tuned.items()},
         name=name, data=str(spec["data"]), recipe=str(spec.get("recipe", "light")),
         epoch_scale=float(scales["epoch_scale"]),
         lr_scale=_floats(lr_scale),
