@@ -4,8 +4,8 @@ figures and a self-contained HTML report (see docs/records.md for the data contr
 import importlib
 
 _FROM = {"AnalysisError": "load", "load_trials": "load", **{name: "stats" for name in (
-    "bootstrap_best", "delta", "edf", "edf_band", "expected_best", "expected_best_curve", "gap", "good_range", "ks",
-    "paired")}}
+    "best_contrast", "bootstrap_best", "delta", "edf", "edf_band", "expected_best", "expected_best_curve", "good_range",
+    "ks_delta", "signed_rank", "within_ci")}}
 
 
 def __getattr__(name: str):  # lazy: `bench --help` registers `bench plot` without pandas and scipy
@@ -14,5 +14,5 @@ def __getattr__(name: str):  # lazy: `bench --help` registers `bench plot` witho
     return getattr(importlib.import_module(f"analysis.{_FROM[name]}"), name)
 
 
-__all__ = ["AnalysisError", "load_trials", "edf", "edf_band", "delta", "ks", "paired", "bootstrap_best",
-           "good_range", "gap", "expected_best", "expected_best_curve"]  # fmt: skip
+__all__ = ["AnalysisError", "load_trials", "edf", "edf_band", "delta", "ks_delta", "signed_rank", "bootstrap_best",
+           "good_range", "best_contrast", "expected_best", "expected_best_curve", "within_ci"]  # fmt: skip

@@ -28,6 +28,17 @@ def register(subparsers) -> None:
     p.add_argument("--ref", choices=("min", "bootstrap"), default="min", help="reference best for Δ (default: min)")
     p.add_argument("--out", help="output file .png/.svg/.pdf (default: results/<study>/<kind>.png)")
     p.set_defaults(func=run_plot)
+    v = subparsers.add_parser("verdict", help="print the Findings: the paper's claims, tested (text or JSON)",
+                              description=run_verdict.__doc__)
+    _source_args(v, many=True)
+    v.add_argument("--json", action="store_true", help="print one JSON object (groups, claims) instead of text")
+    v.add_argument("--alpha", type=float, default=None, help="level of each one-sided test (default: 0.05, or the "
+                                                              "study's design.json when it was grown)")
+    v.add_argument("--no-power", action="store_true", help="skip the power and points-needed of inconclusive claims")
+    v.add_argument("--readme", metavar="README.md", help="rewrite the <!-- verdict NAME --> blocks of a reference "
+                                                          "README from NAME.csv beside it (no NAME: trials.csv)")
+    v.add_argument("--check", action="store_true", help="with --readme: exit 1 if a block is stale, write nothing")
+    v.set_defaults(func=run_verdict)
     r = subparsers.add_parser("report", help="write the self-contained HTML report")
     _source_args(r, many=True)
     r.add_argument("--ref", choices=("min", "bootstrap"), default="min",
@@ -142,3 +153,45 @@ def run_report(args) -> int:
         raise AnalysisError(f"cannot write {out}: {exc.strerror or exc}") from None
     print(out)
     return 0
+
+
+def run_verdict(args) -> int:
+    """``bench verdict``: the Findings of a study or table (the report's first section), as text or
+    JSON, or the verdict blocks of a reference README."""
+    from . import verdict
+    from .load import AnalysisError
+
+    if args.readme:
+        path = Path(args.readme)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise AnalysisError(f"cannot read {path}: {exc.strerror or exc}") from None
+        if not verdict.BLOCK.search(text):
+            raise AnalysisError(f"{path}: no <!-- verdict --> ... <!-- /verdict --> block")
+        new = verdict.readme(text, path.parent)
+        if args.check:
+            print(f"{path}: {'up to date' if new == text else 'stale'}")
+            return 0 if new == text else 1
+        path.write_text(new)
+        print(path)
+        return 0
+    df, _, source = _load(args)
+    design = _design(args)
+    f = verdict.findings(df, design=design, power=not args.no_power)
+    print(verdict.dumps(f) if args.json else verdict.text(f))
+    return 0
+
+
+def _design(args):
+    """The test design: the study's grown design (design.json), else --alpha at one look."""
+    from . import verdict
+
+    found = None
+    if args.table:
+        found = verdict.table_design(args.table)
+    elif args.study and not args.storage and len(args.study) == 1:
+        found = verdict.Design.read(Path(args.results) / args.study[0] / "design.json")
+    if found and args.alpha is None:
+        return found
+    return verdict.Design(alpha=args.alpha if args.alpha is not None else verdict.ALPHA)

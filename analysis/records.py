@@ -17,7 +17,7 @@ import pandas as pd
 COLUMNS = {
     "study": "string", "model": "string", "family": "string", "optimizer": "string", "budget": "string",
     "epochs": "Int64", "seed": "Int64", "point": "Int64", "sampling_seed": "Int64", "lr": "float64", "wd": "float64",
-    "error": "float64", "raw_error": "float64", "diverged": "bool", "num_classes": "Int64", "chance": "float64",
+    "lr_low": "float64", "lr_high": "float64", "wd_low": "float64", "wd_high": "float64", "error": "float64", "raw_error": "float64", "diverged": "bool", "num_classes": "Int64", "chance": "float64",
     "gflops": "float64", "params_m": "float64", "acts_m": "float64", "resolution": "Int64",
     "batch_size": "Int64", "data": "string", "seconds": "float64", "host": "string", "job_id": "string",
     "state": "string", "trial_number": "Int64",
@@ -48,6 +48,9 @@ def row(trial, study_attrs: dict, study_name: str) -> dict:
     parts = dict(zip(STUDY_KEYS, study_name.split("/")))
     attrs = {**parts, **study_attrs, **upgrade(dict(trial.user_attrs)), **trial.params}
     attrs.setdefault("sampling_seed", attrs.get("sampler_seed"))  # the attr's name before 0.2
+    space = study_attrs.get("space") or {}
+    for hp in ("lr", "wd"):  # the searched window, from the study's attrs
+        attrs[f"{hp}_low"], attrs[f"{hp}_high"] = (space.get(hp) or (None, None))[:2]
     out = {c: attrs.get(c) for c in COLUMNS}
     complete = trial.state.name == "COMPLETE"
     if complete and "ema_error" not in trial.user_attrs:

@@ -22,8 +22,8 @@ from .errors import UserError
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "results" / "reference"
 TABLE = "trials.csv"
 COMPARE_COLS = ["model", "reference", "optimizer", "points", "best", "best_ref", "best_diff", "best_lo", "best_hi",
-                "median_diff", "lower_at", "wilcoxon_p", "within_4", "within_4_ref", "ks_delta", "ks_delta_p",
-                "error", "robustness"]  # fmt: skip
+                "median_diff", "lower_at", "p_lower", "p_higher", "within_4", "within_4_ref", "ks_above", "ks_below",
+                "p_more_robust", "p_less_robust", "error", "robustness"]  # fmt: skip
 
 
 class ReferenceError(UserError, ValueError):
@@ -120,41 +120,42 @@ def overlay(mine: pd.DataFrame, ref: pd.DataFrame, name: str) -> tuple[pd.DataFr
     return table, sorted(set(ref["model"])), notes
 
 
-def _word(pvalue: float, direction: float, more: str, less: str) -> str:
-    if not pvalue < verdict.ALPHA:
-        return "no significant difference"
-    return more if direction > 0 else less
+def _word(p_more: float, p_less: float, alpha: float, more: str, less: str) -> str:
+    if p_more < alpha:
+        return more
+    return less if p_less < alpha else "no significant difference"
 
 
-def compare(df: pd.DataFrame, models, ref_models, seed: int = 0) -> pd.DataFrame:
-    """Each of ``models`` against each reference model, per optimizer, on their shared points:
-    best errors (bootstrap CI of the difference), paired per-point differences (Wilcoxon), and
-    robustness (fraction within 4 points of best; KS on Δ). Differences are model − reference:
-    negative is lower error for your model."""
+def compare(df: pd.DataFrame, models, ref_models, seed: int = 0, alpha: float = verdict.ALPHA) -> pd.DataFrame:
+    """Each of ``models`` against each reference model, per optimizer, on their shared points: the
+    expected best of k (jackknife interval of the difference), paired per-point differences (signed
+    rank) and robustness (one-sided KS on Δ), each two one-sided tests at ``alpha``. Differences
+    are model − reference: negative is lower error for your model."""
     pm = summary.point_means(df).dropna(subset=["error"])
     noise = verdict.near_chance(pm)
+    chance = float(pm["chance"].max()) if len(pm) else np.inf
     rows = []
     for m in models:
         for r in ref_models:
             for opt in sorted(set(pm["optimizer"])):
-                a, b = verdict.point_errors(pm, m, opt), verdict.point_errors(pm, r, opt)
-                shared = a.index.intersection(b.index)
-                if shared.empty:
+                sa, sb = verdict.point_errors(pm, m, opt), verdict.point_errors(pm, r, opt)
+                if sa.index.intersection(sb.index).empty:
                     continue
-                a, b = a.loc[shared], b.loc[shared]
-                best = stats.gap(b, a, seed=seed)  # min(a) - min(b)
-                t = stats.paired(b, a)  # differences a - b
-                ks, wa, wb, more_robust = verdict.robustness(a, b)
+                a, b = verdict.aligned(sa, sb)
+                best = stats.best_contrast([a, b], (1, -1))  # E_k(a) - E_k(b)
+                t = stats.signed_rank(b, a, seed=seed)  # differences a - b
+                ks = stats.ks_delta(a, b, chance, seed=seed)  # a's Δ-EDF above b's: a more robust
                 near_chance = (m, opt) in noise or (r, opt) in noise
-                rows.append(dict(model=m, reference=r, optimizer=opt, points=len(shared), best=float(a.min()),
+                rows.append(dict(model=m, reference=r, optimizer=opt, points=a.size, best=float(a.min()),
                                  best_ref=float(b.min()), best_diff=best.value, best_lo=best.lo, best_hi=best.hi,
-                                 median_diff=t.median_diff, lower_at=f"{int((a < b).sum())}/{len(shared)}",
-                                 wilcoxon_p=t.pvalue, within_4=wa, within_4_ref=wb, ks_delta=ks.statistic,
-                                 ks_delta_p=ks.pvalue,
+                                 median_diff=t.median_diff, lower_at=f"{int(np.sum(b - a > stats.EPS))}/{a.size}",
+                                 p_lower=t.p_neg, p_higher=t.p_pos, within_4=stats.within(a, a.min(), 4),
+                                 within_4_ref=stats.within(b, b.min(), 4), ks_above=ks.d_a, ks_below=ks.d_b,
+                                 p_more_robust=ks.p_a, p_less_robust=ks.p_b,
                                  error="inconclusive (near chance)" if near_chance else
-                                 _word(t.pvalue, -t.median_diff, "lower", "higher"),
+                                 _word(t.p_neg, t.p_pos, alpha, "lower", "higher"),
                                  robustness="inconclusive (near chance)" if near_chance else
-                                 _word(ks.pvalue, more_robust, "more robust", "less robust")))  # fmt: skip
+                                 _word(ks.p_a, ks.p_b, alpha, "more robust", "less robust")))  # fmt: skip
     return pd.DataFrame(rows, columns=COMPARE_COLS)
 
 
@@ -162,10 +163,12 @@ def lines(table: pd.DataFrame) -> list[str]:
     """The comparison in plain words, one line per row."""
     out = []
     for r in table.to_dict("records"):
+        best = verdict._iv(stats.Interval(r["best_diff"], r["best_lo"], r["best_hi"]))
         out.append(f"{r['model']} vs {r['reference']} ({r['optimizer']}, {r['points']} paired points): error at the "
                    f"same draws {r['error']} (median {r['model']} − {r['reference']} {r['median_diff']:+.1f} points, "
-                   f"lower at {r['lower_at']}, Wilcoxon p = {r['wilcoxon_p']:.3g}); best {r['best']:.1f}% vs "
-                   f"{r['best_ref']:.1f}% ({r['best_diff']:+.1f} [{r['best_lo']:+.1f}, {r['best_hi']:+.1f}]); "
-                   f"robustness {r['robustness']} (within 4 points of best: {r['within_4']:.2f} vs "
-                   f"{r['within_4_ref']:.2f}, KS on Δ p = {r['ks_delta_p']:.3g}).")
+                   f"lower at {r['lower_at']}, one-sided signed-rank p = {r['p_lower']:.3g} lower, {r['p_higher']:.3g} "
+                   f"higher); lowest {r['best']:.1f}% vs {r['best_ref']:.1f}%, expected best of {stats.BEST_OF} "
+                   f"difference {best}; robustness {r['robustness']} (within 4 points of best: {r['within_4']:.2f} vs "
+                   f"{r['within_4_ref']:.2f}; Δ-EDF above by {r['ks_above']:.2f}, below by {r['ks_below']:.2f}, "
+                   f"one-sided KS p = {r['p_more_robust']:.3g} more robust, {r['p_less_robust']:.3g} less).")
     return out

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from . import figures, paper, reference as reference_study, summary, verdict
+from . import figures, paper, reference as reference_study, stats, summary, verdict
 
 TRIAL_ROWS = 2000
 DELTA_XMAX = 20.0
@@ -103,7 +103,7 @@ def _per_optimizer(res: pd.DataFrame, fn):
 
 def build(df: pd.DataFrame, *, title: str = "Hyperparameter robustness report", source: str = "",
           studies=None, definitions=(), ref: str = "min", seed: int = 0, importance_max: int = 64,
-          reference: dict | None = None) -> str:  # fmt: skip
+          reference: dict | None = None, design=None) -> str:  # fmt: skip
     """Render the report HTML for the tidy trial table ``df`` (``studies``: names to list,
     default those in ``df``; ``definitions``: (name, {origin, text}) pairs; ``reference``:
     {name, table, models, notes} when ``df`` holds a reference study's trials beside the user's)."""
@@ -116,7 +116,7 @@ def build(df: pd.DataFrame, *, title: str = "Hyperparameter robustness report", 
                generated=_dt.datetime.now().isoformat(timespec="seconds"))  # fmt: skip
     ctx["ranges_paper"] = [{"family": f, "optimizer": o, "lr lo": r["lr"][0], "lr hi": r["lr"][1],
                             "wd lo": r["wd"][0], "wd hi": r["wd"][1]} for (f, o), r in paper.RANGES.items()]  # fmt: skip
-    ctx.update(_findings(df, seed), against=_against(df, reference, seed) if reference else None)
+    ctx.update(_findings(df, seed, design), against=_against(df, reference, seed) if reference else None)
     if len(res):
         ctx.update(_analysis(df, ref, seed, importance_max))
     else:
@@ -130,14 +130,14 @@ def build(df: pd.DataFrame, *, title: str = "Hyperparameter robustness report", 
     return env.get_template("report.html").render(**ctx)
 
 
-def _findings(df: pd.DataFrame, seed: int) -> dict:
+def _findings(df: pd.DataFrame, seed: int, design=None) -> dict:
     """The verdict on the paper's claims, first in the report (analysis.verdict)."""
-    f = verdict.findings(df, seed=seed)
-    claims = f["claims"].drop(columns=["stat"], errors="ignore")
-    return dict(findings=f["lines"], findings_noise=bool(f["noise"]),
-                findings_within=_records(f["within"]), findings_within_cols=_cols(f["within"]),
-                findings_gaps=_records(f["gaps"]), findings_gaps_cols=_cols(f["gaps"]),
-                findings_claims=_records(claims), findings_claims_cols=["claim", "pair", "optimizer", "verdict", "evidence"])
+    f = verdict.findings(df, design=design, seed=seed)
+    claims = verdict.claims_frame(f).drop(columns=["statement"])
+    return dict(findings=f["lines"], findings_noise=bool(f["noise"]), findings_rule=f["design"].describe(),
+                findings_within=_records(f["groups"]), findings_within_cols=_cols(f["groups"]),
+                findings_claims=_records(claims), findings_claims_cols=["claim", "pair", "optimizer", "verdict", "p",
+                                                                        "p_other", "power", "n_needed", "evidence"])
 
 
 def _against(df: pd.DataFrame, reference: dict, seed: int) -> dict:
@@ -182,7 +182,7 @@ def _analysis(df, ref, seed, importance_max) -> dict:
         return out
 
     ctx["edf_figs"] = [f for figs in _per_optimizer(pm, edfs) for f in figs]
-    tests = summary.ks_table(pm)
+    tests = summary.ks_table(pm, seed=seed)
     ctx.update(tests=_records(tests), tests_cols=_cols(tests))
     ranges = summary.good_ranges(pm, seed=seed)
     ctx.update(ranges=_records(ranges), ranges_cols=_cols(ranges))
@@ -194,10 +194,10 @@ def _analysis(df, ref, seed, importance_max) -> dict:
 
     ctx["scatter_figs"] = _per_optimizer(pm, scatter)
 
-    gap = summary.optimizer_gap(pm, seed=seed)
+    gap = summary.optimizer_gap(pm)
     ctx.update(gap=_records(gap), gap_cols=_cols(gap))
-    ctx["gap_fig"] = (fig("gap_figure", gap, caption="SGD best error minus AdamW best error per model vs GFLOPs "
-                           "(paper Fig. 3); bars: 95% bootstrap CI (1000 resamples). Reference: lowest (per-point mean) error.")
+    ctx["gap_fig"] = (fig("gap_figure", gap, caption=f"SGD − AdamW per model vs GFLOPs "
+                           "(paper Fig. 3): the expected best of {stats.BEST_OF} runs under each optimizer; bars: 95% jackknife intervals over the paired points.")
                       if len(gap) else {"note": "Needs both AdamW and SGD results for the same model."})  # fmt: skip
 
     conv = summary.convergence(pm)

@@ -12,6 +12,7 @@ import pandas as pd
 from . import stats
 
 WITHIN = (1, 2, 4, 8)
+OUTER = 1 / 8  # a best run this close to a window's edge (share of its log width) may have its optimum outside
 AUC_CUTOFF = 10.0
 REFS = ("min", "bootstrap")
 _EXTRA_KEYS = ("study", "budget", "epochs")
@@ -41,19 +42,18 @@ def point_means(df: pd.DataFrame) -> pd.DataFrame:
     r = results(df)
     keys = [k for k in group_keys(df) if k not in _EXTRA_KEYS] + list(_EXTRA_KEYS)
     with_pt = r.dropna(subset=["point"])
-    agg = {c: "first" for c in ("lr", "wd", "chance", "gflops")}
-    agg.update(error="mean", raw_error="mean", diverged="mean", seed="size")
+    agg = {c: "first" for c in ("lr", "wd", "lr_low", "lr_high", "wd_low", "wd_high", "chance", "gflops")}
+    agg.update(error="mean", raw_error="mean", diverged="mean", seconds="sum", seed="size")  # seconds: a point's cost
     means = with_pt.groupby(keys + ["point"], sort=False, dropna=False).agg(agg).reset_index()
     rest = r[r["point"].isna()].assign(seed=1)[means.columns]
     return pd.concat([means, rest], ignore_index=True).rename(columns={"seed": "n_seeds"})
 
 
-def reference(errors, ref: str, seed: int = 0) -> stats.Interval:
-    """The 'best' error used for Δ: ``min`` (the single best run, the paper's) or
-    ``bootstrap`` (median best over pycls-style 25% resamples, with its 95% interval)."""
+def reference(errors, ref: str, seed: int = 0) -> float:
+    """The 'best' error used for Δ: ``min`` (the single best run, the paper's) or ``bootstrap``
+    (pycls's robust best: the median lowest error over 25% resamples; a point estimate only)."""
     if ref == "min":
-        m = float(np.nanmin(errors)) if len(errors) else np.nan
-        return stats.Interval(m, m, m)
+        return float(np.nanmin(errors)) if len(errors) else np.nan
     if ref == "bootstrap":
         return stats.bootstrap_best(errors, seed=seed)
     raise ValueError(f"unknown reference {ref!r}; valid: {', '.join(REFS)}")
@@ -84,10 +84,10 @@ def robustness(df: pd.DataFrame, ref: str = "min", seed: int = 0) -> pd.DataFram
         best = reference(e, ref, seed)
         kt = tuple(key.values())
         row = dict(key, n=int(runs.get(kt, 0)), points=len(g), failed=int(failed.get(kt, 0)))
-        row.update(diverged=int(round(g["diverged"].sum())), best=float(e.min()), ref=best.value)
-        row.update(ref_lo=best.lo, ref_hi=best.hi, median=float(np.median(e)), chance=float(g["chance"].max()))
-        row.update({f"within_{p}": stats.within(e, best.value, p) for p in WITHIN})
-        row[f"auc_{AUC_CUTOFF:g}"] = stats.delta_auc(e, best.value, AUC_CUTOFF)
+        row.update(diverged=int(round(g["diverged"].sum())), best=float(e.min()), ref=best)
+        row.update(median=float(np.median(e)), chance=float(g["chance"].max()))
+        row.update({f"within_{p}": stats.within(e, best, p) for p in WITHIN})
+        row[f"auc_{AUC_CUTOFF:g}"] = stats.delta_auc(e, best, AUC_CUTOFF)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -100,7 +100,7 @@ def edf_curves(df: pd.DataFrame, mode: str = "plain", ref: str = "min", band: bo
     out = []
     for key, g in groups(df):
         e = g["error"].to_numpy(float)
-        best = reference(e, ref, seed).value
+        best = reference(e, ref, seed)
         v = {"plain": e, "delta": stats.delta(e, best), "scaled": stats.scaled_delta(e, best, g["chance"].max())}[mode]
         x, F = stats.edf(v)
         curve = dict(key=key, label=" ".join(str(s) for s in key.values()), x=x, F=F)
@@ -111,9 +111,11 @@ def edf_curves(df: pd.DataFrame, mode: str = "plain", ref: str = "min", band: bo
     return out
 
 
-def ks_table(df: pd.DataFrame) -> pd.DataFrame:
-    """KS statistic/p between every two models with the same other keys (plain errors), plus a
-    paired Wilcoxon test on per-point differences (vs - model) where they share sampled points."""
+def ks_table(df: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Between every two models with the same other keys: one-sided permutation KS on their errors
+    (``above``: how far the model's error EDF lies above the other's, i.e. its errors lower, with p;
+    ``below`` the other way), and one-sided signed-rank tests on per-point differences (vs − model)
+    where they share sampled points."""
     pm = point_means(df)
     keys = [k for k in group_keys(df) if k != "model"]
     rows = []
@@ -124,10 +126,11 @@ def ks_table(df: pd.DataFrame) -> pd.DataFrame:
         models = list(errs)
         for i, a in enumerate(models):
             for b in models[i + 1 :]:
-                t = stats.ks(errs[a], errs[b])
-                p = stats.paired(wide[a], wide[b]) if a in wide and b in wide else stats.Paired(0, *[np.nan] * 4)
-                rows.append(dict(key, model=a, vs=b, ks=t.statistic, ks_p=t.pvalue, pairs=p.n,
-                                 median_diff=p.median_diff, wilcoxon_p=p.pvalue))  # fmt: skip
+                t = stats.ks_perm(errs[a], errs[b], seed=seed)
+                both = wide[[a, b]].dropna() if a in wide and b in wide else pd.DataFrame(columns=[a, b])
+                p = stats.signed_rank(both[a], both[b], seed=seed)
+                rows.append(dict(key, model=a, vs=b, above=t.d_a, p_above=t.p_a, below=t.d_b, p_below=t.p_b,
+                                 pairs=p.n, median_diff=p.median_diff, p_vs_higher=p.p_pos, p_vs_lower=p.p_neg))  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -139,6 +142,32 @@ def good_ranges(df: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
             r = stats.good_range(g["error"], v, seed=seed)
             rows.append(dict(key, hp=hp, lo=r.lo, median=r.value, hi=r.hi))
     return pd.DataFrame(rows)
+
+
+def window_warnings(df: pd.DataFrame, seed: int = 0) -> list[str]:
+    """One line per group and hyperparameter whose best run, or whose good-range median, lies in the
+    outer eighth (log scale) of the searched window: the optimum may lie outside it."""
+    out = []
+    for key, g in groups(df):
+        g = g.dropna(subset=["error"])
+        if g.empty:
+            continue
+        for hp in ("lr", "wd"):
+            lo, hi = g[f"{hp}_low"].iloc[0], g[f"{hp}_high"].iloc[0]
+            if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo < hi):
+                continue
+            where = lambda v: (np.log(v) - np.log(lo)) / (np.log(hi) - np.log(lo))  # noqa: E731
+            best = float(g.loc[g["error"].idxmin(), hp])
+            median = stats.good_range(g["error"], g[hp], seed=seed).value
+            edge = [(what, v) for what, v in (("best run", best), ("good-range median", median))
+                    if not OUTER <= where(v) <= 1 - OUTER]
+            if edge:
+                side = "top" if where(edge[0][1]) > 0.5 else "bottom"
+                what = " and the ".join(f"{w} ({hp} {v:.3g})" for w, v in edge)
+                out.append(f"{' '.join(str(v) for v in key.values())}: the {what} {'lie' if len(edge) > 1 else 'lies'} "
+                           f"in the {side} eighth of the searched {hp} window [{lo:.3g}, {hi:.3g}] (log scale): the "
+                           "optimum may lie outside the window; widen it or recalibrate (bench calibrate)")
+    return out
 
 
 def scatter_panels(df: pd.DataFrame, seed: int = 0) -> list[dict]:
@@ -153,19 +182,22 @@ def scatter_panels(df: pd.DataFrame, seed: int = 0) -> list[dict]:
     return panels
 
 
-def optimizer_gap(df: pd.DataFrame, a: str = "adamw", b: str = "sgd", seed: int = 0) -> pd.DataFrame:
-    """Per model (and epochs/budget if varying): best errors under ``a`` and ``b``, the gap
-    best(b) - best(a) with a bootstrap CI, and the model's gflops (paper Fig. 3)."""
+def optimizer_gap(df: pd.DataFrame, a: str = "adamw", b: str = "sgd") -> pd.DataFrame:
+    """Per model (and epochs/budget if varying): the lowest errors under ``a`` and ``b`` and the gap
+    of their expected best of k runs, b - a, with its jackknife interval over the paired points
+    (NaN where the groups hold fewer than stats.MIN_POINTS points), and the model's gflops (paper Fig. 3)."""
     pm = point_means(df)
     keys = [k for k in group_keys(df) if k != "optimizer"]
     rows = []
     for k, g in pm.groupby(keys, sort=True, dropna=False):
-        ea, eb = g.loc[g["optimizer"].eq(a), "error"], g.loc[g["optimizer"].eq(b), "error"]
+        ea, eb = (g[g["optimizer"].eq(o)].dropna(subset=["point"]).set_index("point")["error"] for o in (a, b))
         if len(ea) and len(eb):
-            gp = stats.gap(ea, eb, seed=seed)
+            both = pd.concat([eb, ea], axis=1, join="inner")
+            gp = stats.best_contrast([both.iloc[:, 0], both.iloc[:, 1]], (1, -1))
             key = dict(zip(keys, k if isinstance(k, tuple) else (k,)))
             fam = str(key["model"]).split("_")[0] + (f" {key['epochs']:g}ep" if "epochs" in key else "")
-            rows.append(dict(key, family=fam, gflops=g["gflops"].max(), best_a=ea.min(), best_b=eb.min(), gap=gp.value, lo=gp.lo, hi=gp.hi))
+            rows.append(dict(key, family=fam, gflops=g["gflops"].max(), **{f"lowest {a}": ea.min(), f"lowest {b}": eb.min()},
+                             gap=gp.value, lo=gp.lo, hi=gp.hi))
     return pd.DataFrame(rows)
 
 

@@ -30,7 +30,8 @@ def trials(n_points: int = 64, models=None, seeds: int = 1, epochs=(50,), study:
         gf, ea, es, width = MODELS.get(m, (4.0, *TABLE3.get(m, (25.0, 26.0)), 0.5))
         fam = "regnety" if m.startswith("regnety") else "vit"  # the paper's families of these names
         for opt, base in zip(OPTIMIZERS, (ea, es)):
-            (llo, lhi), (wlo, whi) = (np.log10(r) for r in RANGES[(fam, opt)].values())
+            window = RANGES[(fam, opt)]
+            (llo, lhi), (wlo, whi) = (np.log10(r) for r in window.values())
             lr, wd = 10 ** (llo + u[:, 0] * (lhi - llo)), 10 ** (wlo + u[:, 1] * (whi - wlo))
             dl, dw = u[:, 0] - 0.55, u[:, 1] - 0.5
             for ep in epochs:
@@ -40,7 +41,8 @@ def trials(n_points: int = 64, models=None, seeds: int = 1, epochs=(50,), study:
                     div = (dl > 0.35) & (rng.random(n_points) < 0.5)
                     parts.append(pd.DataFrame(dict(
                         study=study, model=m, family=fam, optimizer=opt, budget=budget, epochs=ep, seed=s,
-                        point=np.arange(n_points), sampling_seed=seed, lr=lr, wd=wd, error=np.where(div, chance, err),
+                        point=np.arange(n_points), sampling_seed=seed, lr=lr, wd=wd, lr_low=window["lr"][0],
+                        lr_high=window["lr"][1], wd_low=window["wd"][0], wd_high=window["wd"][1], error=np.where(div, chance, err),
                         raw_error=np.where(div, chance, err + 0.2), diverged=div, num_classes=num_classes,
                         chance=chance, gflops=gf, params_m=gf * 5, acts_m=gf * 4, resolution=224,
                         batch_size=256, data="synthetic", seconds=60.0 * gf, host="node0", job_id="0",

@@ -3,20 +3,28 @@
 The paper (Xiao et al. 2021) claims, for a ViT with a patchify stem (ViTp) against the same ViT
 with a convolutional stem (ViTc), over random (lr, wd) draws:
 
-* robust: more of ViTc's runs lie near its best (the Δ-EDF of ViTc lies above ViTp's);
-* better: ViTc's error is lower than ViTp's at the same draws, and its best error is lower;
-* optimizer: ViTp trains worse with SGD than with AdamW (its SGD − AdamW gap of the best errors
-  is positive), and that gap is larger for ViTp than for ViTc.
+* robust: more of ViTc's runs lie near its best (ViTc's Δ-EDF lies above ViTp's);
+* better: ViTc's error is lower than ViTp's at the same draws, and its best is lower;
+* optimizer: ViTp trains worse with SGD than with AdamW (its SGD − AdamW gap is positive), and
+  that gap is larger for ViTp than for ViTc.
 
-Each claim gets one verdict per optimizer (or one overall), by a fixed rule at ``ALPHA``:
-*reproduced* when its test is significant in the paper's direction, *not reproduced* when it is
-significant in the opposite direction, *inconclusive* otherwise — and *inconclusive* whenever a
-group's best run does not reach half the chance error, because then the runs measure noise.
-Δ is taken against the group's lowest error (the paper's); seed replicates of a point are
-averaged first. The same table opens the report and ``results/reference/*/README.md``.
+Each claim is two one-sided tests of one statistic, at level ``alpha`` each: *reproduced* when the
+test in the paper's direction is significant, *not reproduced* when the one in the opposite
+direction is, *inconclusive* otherwise, and whenever a group's best run does not reach half the
+chance error (its runs then measure noise). Best errors are compared as the expected best of
+``stats.BEST_OF`` runs, whose interval is valid (a sample minimum's is not; analysis.stats).
+An inconclusive claim says its power at the current points, the points per arm that 80% power
+needs at the observed effect (resampling the observed points), and what they would cost. A study
+grown by ``bench run --until-decided`` splits alpha over its planned looks (``Design``).
+The same object opens the report, prints as ``bench verdict`` and fills the reference READMEs.
 """
 
 from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -25,14 +33,76 @@ from . import stats, summary
 
 ALPHA = 0.05
 WITHIN = (2, 4, 8)
+TARGET_POWER = 0.8
 CLAIMS = {
-    "robust": "ViTc is more robust to (lr, wd) than ViTp: more of its runs lie near its best (Δ-EDF above; KS on Δ)",
-    "better": "ViTc's error is lower than ViTp's at the same (lr, wd) draws (paired Wilcoxon)",
-    "best": "ViTc's best error is lower than ViTp's (bootstrap CI of the difference)",
-    "sgd": "ViTp trains worse with SGD than with AdamW: its SGD − AdamW gap of best errors is "
-           "positive (bootstrap CI)",
-    "gap": "ViTp's SGD − AdamW gap is larger than ViTc's (bootstrap CI of the difference)",
+    "robust": "ViTc is more robust to (lr, wd) than ViTp: more of its runs lie near its best "
+              "(Δ-EDF above; one-sided KS on Δ)",
+    "better": "ViTc's error is lower than ViTp's at the same (lr, wd) draws (paired signed-rank)",
+    "best": f"ViTc's best error is lower than ViTp's (expected best of {stats.BEST_OF} runs)",
+    "sgd": f"ViTp trains worse with SGD than with AdamW: its SGD − AdamW gap (expected best of "
+           f"{stats.BEST_OF}) is positive",
+    "gap": "ViTp's SGD − AdamW gap is larger than ViTc's",
 }  # fmt: skip
+NO_BEST_CI = "a sample minimum has no valid interval (its bootstrap is degenerate)"
+
+
+@dataclass(frozen=True)
+class Design:
+    """How a study's claims are tested: ``alpha`` over ``looks`` (points per arm at each look of a
+    study grown by doubling), Bonferroni: each look tests at alpha / len(looks)."""
+
+    alpha: float = ALPHA
+    looks: tuple[int, ...] = ()
+
+    @property
+    def per_look(self) -> float:
+        return self.alpha / max(1, len(self.looks))
+
+    @classmethod
+    def grown(cls, start: int, max_points: int, alpha: float = ALPHA) -> Design:
+        """The looks of a study grown by doubling its points: start, 2 start, ..., capped at max_points."""
+        looks = [start]
+        while looks[-1] < max_points:
+            looks.append(min(2 * looks[-1], max_points))
+        return cls(alpha, tuple(looks))
+
+    @classmethod
+    def read(cls, path) -> Design | None:
+        """The design a study was grown with (``design.json`` beside its trials), if it has one."""
+        from pathlib import Path
+
+        try:
+            d = json.loads(Path(path).read_text())
+        except (OSError, ValueError):
+            return None
+        return cls(float(d["alpha"]), tuple(int(n) for n in d["looks"]))
+
+    def describe(self) -> str:
+        if len(self.looks) <= 1:
+            return f"α = {self.alpha:g} per one-sided test"
+        return (f"α = {self.alpha:g} split over {len(self.looks)} planned looks at "
+                f"{', '.join(map(str, self.looks))} points per arm (Bonferroni): {self.per_look:.4g} per one-sided test")
+
+
+@dataclass
+class Claim:
+    """One claim's verdict: its statistic (> 0 is the paper's direction), the one-sided p-values in
+    the paper's direction (``p``) and the other (``p_other``), and, when inconclusive, what would decide it."""
+
+    claim: str
+    pair: str
+    optimizer: str
+    verdict: str
+    statistic: float
+    p: float
+    p_other: float
+    evidence: str
+    n: int
+    statement: str = ""
+    power: float | None = None
+    n_needed: int | None = None
+    cost: str | None = None
+    detail: dict = field(default_factory=dict)
 
 
 def pairs(models) -> list[tuple[str, str]]:
@@ -45,6 +115,12 @@ def point_errors(pm: pd.DataFrame, model: str, optimizer: str) -> pd.Series:
     """A group's per-point (seed-averaged) errors, indexed by point where every row has one."""
     g = pm[pm["model"].eq(model) & pm["optimizer"].eq(optimizer)]
     return g.set_index("point")["error"] if g["point"].notna().all() else g["error"].reset_index(drop=True)
+
+
+def aligned(*series: pd.Series) -> list[np.ndarray]:
+    """The errors of several groups at the points they all hold, in point order."""
+    frame = pd.concat(series, axis=1, join="inner").sort_index()
+    return [frame.iloc[:, i].to_numpy(float) for i in range(len(series))]
 
 
 def separable(pm: pd.DataFrame) -> list[str]:
@@ -65,130 +141,297 @@ def near_chance(pm: pd.DataFrame) -> dict[tuple[str, str], tuple[float, float]]:
     return out
 
 
-def within_table(pm: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """Per model and optimizer: runs, best, and the fraction within 2/4/8 points of best with 95% CIs."""
+def groups_table(pm: pd.DataFrame) -> pd.DataFrame:
+    """Per model and optimizer: points, best (no interval: NO_BEST_CI), the expected best of k with
+    its interval, and the fraction within 2/4/8 points of best with exact binomial intervals."""
     rows = []
     for (model, opt), g in pm.groupby(["model", "optimizer"], sort=True):
-        row = dict(model=model, optimizer=opt, points=len(g), best=float(g["error"].min()),
-                   median=float(g["error"].median()))
-        for p in WITHIN:
-            iv = stats.within_ci(g["error"], p, seed=seed)
-            row.update({f"within_{p}": iv.value, f"within_{p}_lo": iv.lo, f"within_{p}_hi": iv.hi})
+        e = g["error"].to_numpy(float)
+        eb = stats.best_contrast([e], [1])
+        row = dict(model=model, optimizer=opt, points=len(g), best=float(np.nanmin(e)),
+                   best_of_k=eb.value, best_of_k_lo=eb.lo, best_of_k_hi=eb.hi, median=float(np.nanmedian(e)),
+                   diverged=int(round(g["diverged"].sum())), seconds=float(g["seconds"].mean()))
+        for k in WITHIN:
+            iv = stats.within_ci(e, k)
+            row.update({f"within_{k}": iv.value, f"within_{k}_lo": iv.lo, f"within_{k}_hi": iv.hi})
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def robustness(a: pd.Series, b: pd.Series) -> tuple[stats.Test, float, float, float]:
-    """How much more robust errors ``a`` are than ``b``: KS on their Δ (error − own lowest), each one's
-    fraction within 4 points of its lowest, and the direction (> 0: ``a`` more robust; by those
-    fractions, a tie by the median Δ)."""
-    da, db = a - a.min(), b - b.min()
-    wa, wb = stats.within(a, a.min(), 4), stats.within(b, b.min(), 4)
-    return stats.ks(da, db), wa, wb, float(np.sign((wa - wb) or (db.median() - da.median())))
+# ---- the claims of a random search: ViTp vs ViTc, per optimizer
 
 
-def claims(pm: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """One row per claim, ViTp/ViTc pair and optimizer: the numbers, the test and the verdict."""
-    noise = separable(pm)
-    rows = []
+def _verdict(p: float, p_other: float, alpha: float, noise: bool) -> str:
+    if noise or not (np.isfinite(p) and np.isfinite(p_other)):
+        return "inconclusive"
+    return "reproduced" if p < alpha else "not reproduced" if p_other < alpha else "inconclusive"
+
+
+def _decide(kind: str, arrays, chance: float, alpha: float, sign: int, seed: int):
+    """The claim's own test as a function of a resampled study (for power): True if significant in
+    the direction ``sign`` (+1 the paper's)."""
+    def decide(sample):
+        p, q = _test(kind, sample, chance, seed, n_perm=400)
+        return (p if sign > 0 else q) < alpha
+    return decide
+
+
+def _test(kind: str, arrays, chance: float, seed: int, n_perm: int = 2000) -> tuple[float, float]:
+    """(p in the paper's direction, p the other way) of a claim on aligned arrays."""
+    if kind == "robust":  # arrays: ViTc, ViTp
+        t = stats.ks_delta(arrays[0], arrays[1], chance, n_boot=n_perm, seed=seed)
+        return t.p_a, t.p_b
+    if kind == "better":  # ViTc, ViTp: differences ViTp - ViTc > 0
+        t = stats.signed_rank(arrays[0], arrays[1], n_perm=2 * n_perm, seed=seed)
+        return t.p_pos, t.p_neg
+    t = stats.contrast_test(arrays, _COEF[kind])
+    return t.p_a, t.p_b
+
+
+_COEF = {"best": (1, -1), "sgd": (1, -1), "gap": (1, -1, -1, 1)}
+
+
+def _resolve(kind, arrays, chance, stat, p, q, alpha, noise, seed, cost_per_point) -> dict:
+    """Verdict, and for an inconclusive claim its power now and the points 80% power needs."""
+    out = dict(verdict=_verdict(p, q, alpha, noise))
+    if out["verdict"] != "inconclusive" or noise or not np.isfinite(stat):
+        return out
+    n = arrays[0].size
+
+    def draw(rng, m):
+        idx = rng.integers(0, n, m)
+        return [a[idx] for a in arrays]
+
+    sign = 1 if stat >= 0 else -1
+    pw, need = stats.points_needed(draw, _decide(kind, arrays, chance, alpha, sign, seed), n,
+                                   TARGET_POWER, sims=100 if kind == "robust" else 200, seed=seed)
+    out.update(power=pw, n_needed=need, direction="the paper's" if sign > 0 else "the opposite")
+    if need is not None and need > n:
+        more = (need - n) * cost_per_point
+        out["cost"] = f"{need - n} more points per arm: ≈ {_duration(more)} of training at the recorded seconds per trial"
+    return out
+
+
+def search_claims(pm: pd.DataFrame, design: Design, seed: int = 0, power: bool = True) -> list[Claim]:
+    """The random-search claims of every ViTp/ViTc pair, per optimizer and across optimizers."""
+    noise_groups = near_chance(pm)
+    alpha = design.per_look
+    secs = pm.groupby(["model", "optimizer"])["seconds"].mean().to_dict()
+    out = []
     opts = sorted(pm["optimizer"].unique())
+
+    def add(kind, pr, opt, arrays, stat, p, q, evidence, models_opts, **detail):
+        noise = any(mo in noise_groups for mo in models_opts)
+        cost = sum(secs.get(mo, np.nan) for mo in models_opts)
+        chance = float(pm["chance"].max())
+        res = (_resolve(kind, arrays, chance, stat, p, q, alpha, noise, seed, cost) if power
+               else dict(verdict=_verdict(p, q, alpha, noise)))
+        detail.update({k: v for k, v in res.items() if k == "direction"})
+        out.append(Claim(kind, pr, opt, res["verdict"], float(stat), float(p), float(q), evidence, int(arrays[0].size),
+                         CLAIMS[kind], res.get("power"), res.get("n_needed"), res.get("cost"), detail))
+
     for p, c in pairs(pm["model"].unique()):
+        pr = f"{p} vs {c}"
         for opt in opts:
-            ep, ec = point_errors(pm, p, opt), point_errors(pm, c, opt)
-            if ep.empty or ec.empty:
+            sp, sc = point_errors(pm, p, opt), point_errors(pm, c, opt)
+            if sp.empty or sc.empty:
                 continue
-            ks, wc, wp, direction = robustness(ec, ep)
-            rows.append(_row("robust", p, c, opt, ks.pvalue, direction, noise,
-                             f"within 4 points of best: {c} {wc:.2f}, {p} {wp:.2f}; "
-                             f"KS on Δ: D = {ks.statistic:.2f}, p = {ks.pvalue:.3g} (n = {len(ec)}, {len(ep)})",
-                             D=ks.statistic))
-            shared = ep.index.intersection(ec.index)
-            t = stats.paired(ec.loc[shared], ep.loc[shared])  # differences ViTp - ViTc: > 0 favours ViTc
-            wins = int((ep.loc[shared] > ec.loc[shared]).sum())
-            rows.append(_row("better", p, c, opt, t.pvalue, np.sign(t.median_diff), noise,
-                             f"{p} − {c} per point: median {t.median_diff:+.1f} points, {c} lower at {wins}/{t.n} "
-                             f"points; Wilcoxon p = {t.pvalue:.3g}", median_diff=t.median_diff))
-            b = stats.gap(ec, ep, seed=seed)  # min(ViTp) - min(ViTc)
-            rows.append(_ci_row("best", p, c, opt, b, noise,
-                                f"best {c} {ec.min():.1f}%, {p} {ep.min():.1f}%: {p} − {c} = {b.value:+.1f} "
-                                f"[{b.lo:+.1f}, {b.hi:+.1f}]"))
+            ec, ep = aligned(sc, sp)
+            chance = float(pm["chance"].max())
+            t = stats.ks_delta(ec, ep, chance, seed=seed)
+            stat = t.d_a if t.p_a <= t.p_b else -t.d_b
+            wc, wp = stats.within(ec, ec.min(), 4), stats.within(ep, ep.min(), 4)
+            add("robust", pr, opt, [ec, ep], stat, t.p_a, t.p_b,
+                f"{c}'s Δ-EDF lies above {p}'s by up to {t.d_a:.2f} (at Δ = {t.at_a:.1f} points) and below it by up "
+                f"to {t.d_b:.2f} (at Δ = {t.at_b:.1f}); one-sided KS p = {t.p_a:.3g} (the paper's "
+                f"direction), {t.p_b:.3g} (the other); within 4 points of best: {c} {wc:.2f}, {p} {wp:.2f} "
+                f"(n = {ec.size})", [(c, opt), (p, opt)], d_paper=t.d_a, d_other=t.d_b, at_paper=t.at_a, at_other=t.at_b)
+            r = stats.signed_rank(ec, ep, seed=seed)  # differences ViTp - ViTc: > 0 favours ViTc
+            wins = int(np.sum(ep - ec > stats.EPS))
+            add("better", pr, opt, [ec, ep], r.median_diff, r.p_pos, r.p_neg,
+                f"{p} − {c} per point: median {r.median_diff:+.1f} points, {c} lower at {wins}/{r.n} points; "
+                f"signed-rank p = {r.p_pos:.3g} (the paper's direction), {r.p_neg:.3g} (the other)",
+                [(c, opt), (p, opt)])
+            add(*_contrast_claim("best", pr, opt, [ep, ec], f"{p} − {c}", [(p, opt), (c, opt)]))
         if {"adamw", "sgd"} <= set(opts):
             e = {(m, o): point_errors(pm, m, o) for m in (p, c) for o in ("adamw", "sgd")}
-            gp, gc = (stats.gap(e[(m, "adamw")], e[(m, "sgd")], seed=seed) for m in (p, c))
-            d = stats.gap_difference(e[(p, "adamw")], e[(p, "sgd")], e[(c, "adamw")], e[(c, "sgd")], seed=seed)
-            rows.append(_ci_row("sgd", p, c, "sgd − adamw", gp, noise,
-                                f"{p}: best SGD {e[(p, 'sgd')].min():.1f}% − best AdamW {e[(p, 'adamw')].min():.1f}% "
-                                f"= {gp.value:+.1f} [{gp.lo:+.1f}, {gp.hi:+.1f}]"))
-            rows.append(_ci_row("gap", p, c, "sgd − adamw", d, noise,
-                                f"SGD − AdamW gap: {p} {gp.value:+.1f} [{gp.lo:+.1f}, {gp.hi:+.1f}], {c} {gc.value:+.1f} "
-                                f"[{gc.lo:+.1f}, {gc.hi:+.1f}]; difference {d.value:+.1f} [{d.lo:+.1f}, {d.hi:+.1f}]"))
-    return pd.DataFrame(rows, columns=["claim", "pair", "optimizer", "evidence", "verdict", "statement", "stat"])
+            if any(v.empty for v in e.values()):
+                continue
+            add(*_contrast_claim("sgd", pr, "sgd − adamw", aligned(e[(p, "sgd")], e[(p, "adamw")]),
+                                 f"{p}: SGD − AdamW", [(p, "sgd"), (p, "adamw")]))
+            four = aligned(e[(p, "sgd")], e[(p, "adamw")], e[(c, "sgd")], e[(c, "adamw")])
+            gp, gc = stats.best_contrast(four[:2], (1, -1)), stats.best_contrast(four[2:], (1, -1))
+            add(*_contrast_claim("gap", pr, "sgd − adamw", four,
+                                 f"SGD − AdamW gap: {p} {_iv(gp)}, {c} {_iv(gc)}; difference",
+                                 [(m, o) for m in (p, c) for o in ("sgd", "adamw")]))
+    return out
 
 
-def _row(claim, p, c, opt, pvalue, direction, noise, evidence, **stat) -> dict:
-    if noise:
-        verdict = "inconclusive"
-    elif pvalue < ALPHA:
-        verdict = "reproduced" if direction > 0 else "not reproduced"
-    else:
-        verdict = "inconclusive"
-    return dict(claim=claim, pair=f"{p} vs {c}", optimizer=opt, evidence=evidence, verdict=verdict,
-                statement=CLAIMS[claim], stat=stat)
+def _contrast_claim(kind, pr, opt, arrays, what, models_opts):
+    """The arguments of ``add`` for a claim on an expected-best-of-k contrast."""
+    t = stats.contrast_test(arrays, _COEF[kind])
+    iv = stats.best_contrast(arrays, _COEF[kind])
+    evidence = (f"{what} (expected best of {stats.BEST_OF}) = {_iv(iv)}; one-sided p = {t.p_a:.3g} (the paper's "
+                f"direction), {t.p_b:.3g} (the other); lowest errors: " +
+                ", ".join(f"{m}/{o} {np.nanmin(a):.1f}%" for (m, o), a in zip(models_opts, arrays)))
+    return kind, pr, opt, arrays, t.d_a, t.p_a, t.p_b, evidence, models_opts
 
 
-def _ci_row(claim, p, c, opt, iv: stats.Interval, noise, evidence) -> dict:
-    """A verdict from a CI of an effect whose positive sign is the paper's direction."""
-    significant = iv.lo > 0 or iv.hi < 0
-    return _row(claim, p, c, opt, 0.0 if significant else 1.0, np.sign(iv.value), noise, evidence)
+def _iv(iv: stats.Interval, sign: str = "+") -> str:
+    """'+1.2 [+0.3, +2.1]' (a difference) or, with sign '', '1.2 [0.3, 2.1]' (a level)."""
+    if not np.isfinite(iv.lo):
+        return f"{iv.value:{sign}.1f} (no interval below {stats.MIN_POINTS} points)"
+    return f"{iv.value:{sign}.1f} [{iv.lo:{sign}.1f}, {iv.hi:{sign}.1f}]"
 
 
-def gaps(pm: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """Per model: best AdamW and SGD errors and the SGD − AdamW gap with its 95% CI."""
-    g = summary.optimizer_gap(pm, seed=seed)
-    return g[["model", "best_a", "best_b", "gap", "lo", "hi"]].rename(columns={"best_a": "best_adamw", "best_b": "best_sgd"}) if len(g) else g
+def _duration(s: float) -> str:
+    if not math.isfinite(s):
+        return "an unknown time"
+    return f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.1f} h"
 
 
-def findings(df: pd.DataFrame, seed: int = 0) -> dict:
-    """Everything the Findings section says: whether the runs can separate models, the
-    within-k table, the SGD − AdamW gaps, the claims with verdicts, and plain-words lines."""
+# ---- the Findings
+
+
+def findings(df: pd.DataFrame, design: Design | None = None, seed: int = 0, power: bool = True) -> dict:
+    """Everything the Findings section says: whether the runs can separate models, the groups
+    table, the claims with verdicts, and plain-words lines."""
+    design = design or Design()
     pm = summary.point_means(df).dropna(subset=["error"])
     if pm.empty:
-        return dict(noise=["no finished runs"], within=pd.DataFrame(), gaps=pd.DataFrame(), claims=pd.DataFrame(),
+        return dict(design=design, noise=["no finished runs"], groups=pd.DataFrame(), claims=[],
                     lines=["No finished runs: nothing to judge."])
-    noise, cl = separable(pm), claims(pm, seed)
+    noise, cl = separable(pm), search_claims(pm, design, seed, power)
     lines = []
     if noise:
         lines.append("This study cannot separate the models: its runs end too close to chance for their "
                      "differences to mean anything. " + "; ".join(noise) + ". Train longer, on more data, "
                      "or at better learning rates (bench calibrate) before reading the tests below.")
-    if cl.empty:
+    if not cl:
         lines.append("No ViTp/ViTc pair of the same size is in this study, so the paper's claims are not tested "
                      "here; the tables below still compare every model.")
-    for r in cl.itertuples():
-        lines.append(f"{r.verdict.upper()}: {r.statement} [{r.pair}, {r.optimizer}]. {r.evidence}.")
-    return dict(noise=noise, within=within_table(pm, seed), gaps=gaps(pm, seed), claims=cl, lines=lines)
+    for c in cl:
+        line = f"{c.verdict.upper()}: {c.statement} [{c.pair}, {c.optimizer}]. {c.evidence}."
+        if c.power is not None:
+            need = (f"{c.n_needed} points per arm would give 80%" if c.n_needed else
+                    "even 512 points per arm would not give 80%")
+            line += (f" Power at {c.n} points: {c.power:.2f} (resampling the observed points, effect in "
+                     f"{c.detail.get('direction', 'the observed')} direction); {need}" + (f" ({c.cost})" if c.cost else "") + ".")
+        lines.append(line)
+    return dict(design=design, noise=noise, groups=groups_table(pm), claims=cl, lines=lines)
+
+
+def claims_frame(f: dict) -> pd.DataFrame:
+    """The claims as a table (one row each)."""
+    cols = ["claim", "pair", "optimizer", "verdict", "statistic", "p", "p_other", "n", "power", "n_needed",
+            "cost", "evidence", "statement"]
+    return pd.DataFrame([{k: getattr(c, k) for k in cols} for c in f["claims"]], columns=cols)
+
+
+def to_json(f: dict) -> dict:
+    """The Findings as one JSON-able object (``bench verdict --json``): ``groups`` (best_ci omitted:
+    NO_BEST_CI) and ``claims``."""
+    def clean(v):
+        if isinstance(v, float | np.floating):
+            return None if not math.isfinite(v) else float(v)
+        if isinstance(v, np.integer):
+            return int(v)
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [clean(x) for x in v]
+        return v
+
+    groups = []
+    for r in f["groups"].to_dict("records"):
+        g = dict(model=r["model"], optimizer=r["optimizer"], n=r["points"], best=r["best"], best_ci_omitted=NO_BEST_CI,
+                 **{f"best_of_{stats.BEST_OF}": r["best_of_k"],
+                    f"best_of_{stats.BEST_OF}_ci": [r["best_of_k_lo"], r["best_of_k_hi"]]},
+                 within={str(k): dict(value=r[f"within_{k}"], ci=[r[f"within_{k}_lo"], r[f"within_{k}_hi"]])
+                         for k in WITHIN}, diverged=r["diverged"])
+        groups.append(g)
+    claims = []
+    for c in f["claims"]:
+        d = {k: v for k, v in asdict(c).items() if k != "detail"}
+        d.update(c.detail)
+        if c.verdict != "inconclusive":
+            for k in ("power", "n_needed", "cost"):
+                d.pop(k)
+        claims.append(d)
+    design = f["design"]
+    return clean(dict(alpha=design.alpha, alpha_per_test=design.per_look, looks=list(design.looks),
+                      rule=design.describe(), noise=f["noise"], groups=groups, claims=claims, lines=f["lines"]))
+
+
+def dumps(f: dict) -> str:
+    return json.dumps(to_json(f), indent=1, ensure_ascii=False)
 
 
 def markdown(f: dict) -> str:
     """The verdict as markdown tables (results/reference/*/README.md)."""
-    out = []
-    w = f["within"]
-    if len(w):
-        out += ["| model | optimizer | points | best | " + " | ".join(f"within {p} [95% CI]" for p in WITHIN) + " |",
-                "|---|---|---|---|" + "---|" * len(WITHIN)]
-        for r in w.to_dict("records"):
-            cells = [f"{r[f'within_{p}']:.2f} [{r[f'within_{p}_lo']:.2f}, {r[f'within_{p}_hi']:.2f}]" for p in WITHIN]
-            out.append(f"| {r['model']} | {r['optimizer']} | {r['points']} | {r['best']:.1f} | " + " | ".join(cells) + " |")
-        out.append("")
-    g = f["gaps"]
+    out = [f"Tests: {f['design'].describe()}.", ""]
+    g = f["groups"]
     if len(g):
-        out += ["| model | best AdamW | best SGD | SGD − AdamW [95% CI] |", "|---|---|---|---|"]
-        out += [f"| {r['model']} | {r['best_adamw']:.1f} | {r['best_sgd']:.1f} | {r['gap']:+.1f} [{r['lo']:+.1f}, {r['hi']:+.1f}] |"
-                for r in g.to_dict("records")]
+        out += ["| model | optimizer | points | best | expected best of "
+                f"{stats.BEST_OF} [95% CI] | " + " | ".join(f"within {k} [95% CI]" for k in WITHIN) + " |",
+                "|---|---|---|---|---|" + "---|" * len(WITHIN)]
+        for r in g.to_dict("records"):
+            cells = [f"{r[f'within_{k}']:.2f} [{r[f'within_{k}_lo']:.2f}, {r[f'within_{k}_hi']:.2f}]" for k in WITHIN]
+            out.append(f"| {r['model']} | {r['optimizer']} | {r['points']} | {r['best']:.1f} | "
+                       f"{_iv(stats.Interval(r['best_of_k'], r['best_of_k_lo'], r['best_of_k_hi']), '')} | "
+                       + " | ".join(cells) + " |")
         out.append("")
-    c = f["claims"]
-    if len(c):
-        out += ["| claim | pair | optimizer | evidence | verdict |", "|---|---|---|---|---|"]
-        out += [f"| {r['statement']} | {r['pair']} | {r['optimizer']} | {r['evidence']} | **{r['verdict']}** |"
-                for r in c.to_dict("records")]
+    if f["claims"]:
+        out += ["| claim | pair | optimizer | evidence | verdict | power now | points for 80% power |",
+                "|---|---|---|---|---|---|---|"]
+        for c in f["claims"]:
+            pw = "" if c.power is None else f"{c.power:.2f}"
+            need = "" if c.power is None else (str(c.n_needed) if c.n_needed else "> 512")
+            out.append(f"| {c.statement} | {c.pair} | {c.optimizer} | {c.evidence} | **{c.verdict}** | {pw} | {need} |")
     return "\n".join(out) + "\n"
+
+
+def text(f: dict) -> str:
+    """The Findings as plain text (``bench verdict``)."""
+    out = [f"Tests: {f['design'].describe()}."]
+    g = f["groups"]
+    if len(g):
+        out.append("")
+        out.append(f"{'model':<14} {'optimizer':<9} {'points':>6} {'best':>6} {'E[best of ' + str(stats.BEST_OF) + '] [95% CI]':>24} "
+                   + " ".join(f"{'within ' + str(k):>19}" for k in WITHIN))
+        for r in g.to_dict("records"):
+            eb = _iv(stats.Interval(r["best_of_k"], r["best_of_k_lo"], r["best_of_k_hi"]), "")
+            cells = " ".join(f"{r[f'within_{k}']:.2f} [{r[f'within_{k}_lo']:.2f}, {r[f'within_{k}_hi']:.2f}]".rjust(19)
+                             for k in WITHIN)
+            out.append(f"{r['model']:<14} {r['optimizer']:<9} {r['points']:>6} {r['best']:>6.1f} {eb:>24} {cells}")
+        out.append(f"(best: the lowest run, without an interval: {NO_BEST_CI})")
+    out.append("")
+    out += f["lines"]
+    return "\n".join(out)
+
+
+# ---- the reference READMEs
+
+BLOCK = re.compile(r"(<!-- verdict ?(\w*) -->\n)(.*?)(<!-- /verdict -->)", re.S)
+
+
+def table_design(table) -> Design | None:
+    """The design of a committed table: ``design.json`` beside ``trials.csv`` (a grown study's)."""
+    from pathlib import Path
+
+    table = Path(table)
+    return Design.read(table.parent / "design.json") if table.name == "trials.csv" else None
+
+
+def readme(text: str, folder) -> str:
+    """``text`` (a README) with every block ``<!-- verdict NAME -->`` ... ``<!-- /verdict -->`` filled
+    with the markdown Findings of ``NAME.csv`` in ``folder`` (no NAME: ``trials.csv``)."""
+    from pathlib import Path
+
+    from .load import load_trials
+
+    def fill(m):
+        table = Path(folder) / f"{m.group(2) or 'trials'}.csv"
+        return m.group(1) + markdown(findings(load_trials(table), design=table_design(table))) + m.group(4)
+
+    return BLOCK.sub(fill, text)

@@ -1,5 +1,7 @@
 """Maths of analysis.stats on vectors with known answers."""
 
+import itertools
+
 import numpy as np
 import pytest
 from scipy import stats as st
@@ -12,7 +14,6 @@ def test_edf_known_values_and_ties():
     x, F = analysis.edf([3.0, 1.0, 2.0, 2.0])
     assert x.tolist() == [1, 2, 2, 3]
     assert F.tolist() == [0.25, 0.75, 0.75, 1.0]
-    assert np.all((F > 0) & (F <= 1))
 
 
 def test_edf_drops_nan():
@@ -24,62 +25,115 @@ def test_edf_drops_nan():
 def test_delta_and_scaled_delta():
     e = np.array([20.0, 22.0, 99.9])
     assert stats.delta(e).tolist() == [0, 2, pytest.approx(79.9)]
-    x, F = analysis.edf(stats.delta(e))
-    assert x[0] == 0 and F[-1] == 1
     assert stats.scaled_delta(e, 20.0, 99.9).tolist() == [0, pytest.approx(2 / 79.9), 1]
 
 
-def test_ks_matches_scipy_and_max_edf_distance():
+def test_float_rounding_never_moves_a_run_across_a_boundary():
+    """46.300000000000004 - 42.3 = 4.0000000000000036 in floats: still within 4 points."""
+    e = np.array([42.3, 46.300000000000004, 50.0])
+    assert 46.300000000000004 - 42.3 > 4  # the trap itself
+    assert stats.delta(e)[1] == 4.0
+    assert stats.within(e, 42.3, 4) == pytest.approx(2 / 3)
+    assert stats.within_ci(e, 4).value == pytest.approx(2 / 3)
+    assert stats.edf_at(stats.delta(e), [4.0])[0] == pytest.approx(2 / 3)
+
+
+def test_within_ci_is_clopper_pearson_on_the_other_runs():
+    e = np.array([10.0, 11.0, 20.0, 30.0, 12.0, 40.0])
+    iv = stats.within_ci(e, 2)  # the best + 2 of the other 5
+    exact = st.binomtest(2, 5).proportion_ci(confidence_level=0.95, method="exact")
+    assert iv.value == pytest.approx(3 / 6)
+    assert iv.lo == pytest.approx((1 + 5 * exact.low) / 6) and iv.hi == pytest.approx((1 + 5 * exact.high) / 6)
+    all_in = stats.within_ci([5.0] * 8, 1)
+    assert all_in.value == 1.0 and all_in.hi == 1.0 and all_in.lo < 1.0
+
+
+def test_ks_perm_statistics_are_scipys_one_sided_ones():
     rng = np.random.default_rng(1)
-    a, b = rng.normal(0, 1, 80), rng.normal(0.5, 1, 60)
-    t = stats.ks(a, b)
-    ref = st.ks_2samp(a, b)
-    assert t.statistic == pytest.approx(ref.statistic) and t.pvalue == pytest.approx(ref.pvalue)
-    grid = np.sort(np.r_[a, b])
-    assert t.statistic == pytest.approx(np.abs(stats.edf_at(a, grid) - stats.edf_at(b, grid)).max())
+    a, b = rng.normal(0, 1, 40), rng.normal(0.8, 1, 30)
+    t = stats.ks_perm(a, b, n_perm=4000)
+    assert t.d_a == pytest.approx(st.ks_2samp(a, b, alternative="greater").statistic)
+    assert t.d_b == pytest.approx(st.ks_2samp(a, b, alternative="less").statistic)
+    # continuous data: permutation p close to scipy's exact one-sided p
+    assert t.p_a == pytest.approx(st.ks_2samp(a, b, alternative="greater", method="exact").pvalue, abs=0.01)
+    assert t.p_b > 0.5
 
 
-def test_paired_wilcoxon():
+def test_ks_delta_follows_the_edfs_where_within_counts_disagree():
+    """The audit's crossing EDFs: 4/24 ViTc runs and 3/24 ViTp runs within 4 points, every ViTp run
+    within 8, 20 ViTc runs 15-20 points worse. The within-4 count favours ViTc; the EDFs do not."""
+    vitc = np.r_[30.0, 31, 32, 33, np.linspace(45, 50, 20)]
+    vitp = np.r_[40.0, 41, 42, np.linspace(44.5, 48, 21)]
+    assert stats.within(vitc, vitc.min(), 4) > stats.within(vitp, vitp.min(), 4)
+    t = stats.ks_delta(vitc, vitp)
+    assert t.d_b > 0.7 and t.p_b < 0.001 and t.p_a > 0.5  # ViTp's Δ-EDF lies above: ViTc less robust
+
+
+def test_ks_delta_ties_runs_at_chance_across_groups():
+    """Diverged runs sit at chance - best, a different Δ in each group: counted beyond every finite Δ instead."""
+    a = np.r_[20.0, 21, 22, 23, [90.0] * 6]
+    b = a - 0.5
+    b[-6:] = 90.0  # same shape, 0.5 points lower, the same diverged runs
+    t = stats.ks_delta(a, b, chance=90.0)
+    assert t.d_a == pytest.approx(0) and t.d_b == pytest.approx(0) and t.p_a == t.p_b == 1.0
+    assert stats.ks_delta(a, b).d_a > 0  # without chance, the two atoms sit half a point apart
+
+
+def test_signed_rank_is_one_sided_and_exact_under_zeros():
     a = np.arange(20.0)
     b = a + np.linspace(0.5, 1.5, 20)
-    p = stats.paired(a, b)
+    p = stats.signed_rank(a, b)
     assert p.n == 20 and p.median_diff == pytest.approx(1.0)
-    assert p.pvalue == pytest.approx(st.wilcoxon(b - a).pvalue)
-    assert stats.paired(a, a).pvalue == 1.0
+    assert p.p_pos == pytest.approx(1 / 4001) and p.p_neg == 1.0
+    assert stats.signed_rank(a, a).p_pos == 1.0
+    mixed = stats.signed_rank(a, a + np.r_[np.zeros(10), np.linspace(-1, 1, 10)])
+    assert 0.2 < mixed.p_pos < 0.8 and 0.2 < mixed.p_neg < 0.8
 
 
-def test_expected_best_known_answers():
-    e = np.array([30.0, 20.0, 25.0, 40.0])
-    assert analysis.expected_best(e, 1) == pytest.approx(e.mean())
-    assert analysis.expected_best(e, 10_000) == pytest.approx(20.0, abs=1e-6)
-    # n=2 by enumeration over all ordered pairs with replacement
-    assert analysis.expected_best(e, 2) == pytest.approx(np.mean(np.minimum.outer(e, e)))
-    mean, sd = stats.expected_best_curve(e, [1, 2, 4, 8])
-    assert np.all(np.diff(mean) < 0) and sd[0] == pytest.approx(e.std())
+def test_expected_best_is_the_mean_min_of_k_without_replacement():
+    e = np.array([30.0, 20.0, 25.0, 40.0, 35.0])
+    assert stats.expected_best(e, 1) == pytest.approx(e.mean())
+    assert stats.expected_best(e, 5) == 20.0
+    for k in (2, 3):
+        brute = np.mean([min(c) for c in itertools.combinations(e, k)])
+        assert stats.expected_best(e, k) == pytest.approx(brute)
+    mean, sd = stats.expected_best_curve(e, [1, 2, 5, 6])
+    assert mean[0] == pytest.approx(e.mean()) and mean[2] == 20.0 and sd[2] == 0 and np.isnan(mean[3])
 
 
-def test_bootstrap_reproducible_with_seed():
-    e = np.random.default_rng(0).normal(30, 2, 200)
-    assert stats.bootstrap_best(e, seed=3) == stats.bootstrap_best(e, seed=3)
-    b = stats.bootstrap_best(e, seed=3)
-    assert e.min() <= b.lo <= b.value <= b.hi
-    grid = np.linspace(25, 35, 50)
-    lo1, hi1 = stats.edf_band(e, grid, seed=7)
-    lo2, hi2 = stats.edf_band(e, grid, seed=7)
-    assert np.array_equal(lo1, lo2) and np.array_equal(hi1, hi2)
-    F = stats.edf_at(e, grid)
-    assert np.all(lo1 <= F + 1e-12) and np.all(F <= hi1 + 1e-12)
-    # band width ~ binomial standard error
-    mid = np.argmin(np.abs(F - 0.5))
-    assert hi1[mid] - lo1[mid] == pytest.approx(2 * 1.96 * np.sqrt(0.25 / 200), rel=0.25)
+def test_leave_one_out_expected_best_matches_brute_force():
+    x = np.array([3.0, 1.0, 2.0, 5.0, 4.0, 2.0])
+    brute = [stats.expected_best(np.delete(x, i), 2) for i in range(x.size)]
+    assert stats._loo_best(x, 2) == pytest.approx(brute)
 
 
-def test_boot_min_index_matches_explicit_resampling():
+def test_best_contrast_interval_and_its_floor():
     rng = np.random.default_rng(0)
-    n, m = 40, 10
-    fast = stats._boot_min_index(n, m, 20000, rng)
-    slow = rng.integers(0, n, size=(20000, m)).min(axis=1)
-    assert np.bincount(fast, minlength=n)[:5] / 20000 == pytest.approx(np.bincount(slow, minlength=n)[:5] / 20000, abs=0.015)
+    a, b = rng.normal(30, 2, 48), rng.normal(35, 2, 48)
+    iv = stats.best_contrast([b, a], (1, -1))
+    assert iv.value == pytest.approx(stats.expected_best(b) - stats.expected_best(a))
+    assert iv.lo < iv.value < iv.hi and iv.lo > 0
+    t = stats.contrast_test([b, a], (1, -1))
+    assert t.p_a < 0.001 and t.p_a + t.p_b == pytest.approx(1)
+    short = stats.best_contrast([a[:20]], (1,))
+    assert np.isfinite(short.value) and np.isnan(short.lo)  # fewer than MIN_POINTS: no interval
+    assert np.isnan(stats.contrast_test([a[:20], b[:20]], (1, -1)).p_a)
+
+
+def test_points_needed_grows_as_the_effect_shrinks():
+    rng = np.random.default_rng(0)
+    base = rng.normal(0, 1, 200)
+
+    def draw_for(shift):
+        return lambda r, n: [r.choice(base, n), r.choice(base, n) + shift]
+
+    def decide(sample):
+        return stats.contrast_test(sample, (1, -1)).p_b < 0.05  # b's expected best higher
+
+    big = stats.points_needed(draw_for(1.5), decide, 24, sims=50)
+    small = stats.points_needed(draw_for(0.3), decide, 24, sims=50)
+    assert big[0] > 0.8 and big[1] == 24
+    assert small[0] < big[0] and (small[1] is None or small[1] > 24)
 
 
 def test_good_range_finds_the_optimum():
@@ -91,15 +145,26 @@ def test_good_range_finds_the_optimum():
     assert r == stats.good_range(err, lr, seed=0)
 
 
-def test_gap_ci():
+def test_bootstraps_reproducible_with_seed():
+    e = np.random.default_rng(0).normal(30, 2, 200)
+    assert stats.bootstrap_best(e, seed=3) == stats.bootstrap_best(e, seed=3)
+    assert e.min() <= stats.bootstrap_best(e, seed=3) <= np.median(e)
+    grid = np.linspace(25, 35, 50)
+    lo1, hi1 = stats.edf_band(e, grid, seed=7)
+    lo2, hi2 = stats.edf_band(e, grid, seed=7)
+    assert np.array_equal(lo1, lo2) and np.array_equal(hi1, hi2)
+    F = stats.edf_at(e, grid)
+    assert np.all(lo1 <= F + 1e-12) and np.all(F <= hi1 + 1e-12)
+    mid = np.argmin(np.abs(F - 0.5))  # band width ~ binomial standard error
+    assert hi1[mid] - lo1[mid] == pytest.approx(2 * 1.96 * np.sqrt(0.25 / 200), rel=0.25)
+
+
+def test_boot_min_index_matches_explicit_resampling():
     rng = np.random.default_rng(0)
-    a, b = rng.normal(30, 1, 64), rng.normal(35, 1, 64)
-    g = stats.gap(a, b, seed=1)
-    assert g.value == pytest.approx(b.min() - a.min())
-    assert g.lo <= g.value <= g.hi and 2 < g.lo and g.hi < 8
-    assert g == stats.gap(a, b, seed=1)
-    z = stats.gap([1.0, 1.0], [1.0, 1.0])
-    assert (z.value, z.lo, z.hi) == (0, 0, 0)
+    n, m = 40, 10
+    fast = stats._boot_min_index(n, m, 20000, rng)
+    slow = rng.integers(0, n, size=(20000, m)).min(axis=1)
+    assert np.bincount(fast, minlength=n)[:5] / 20000 == pytest.approx(np.bincount(slow, minlength=n)[:5] / 20000, abs=0.015)
 
 
 def test_within_and_delta_auc():

@@ -1,5 +1,7 @@
 """The verdict on the paper's claims (analysis.verdict): its rule, its numbers, its plain words."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,8 +9,8 @@ import pytest
 from analysis import records, report, stats, synthetic, verdict
 
 
-def _study(swap: bool = False, near_chance: bool = False) -> pd.DataFrame:
-    df = records.tidy(synthetic.trials(n_points=32, models=["vitp_1gf", "vitc_1gf"], seed=1))
+def _study(swap: bool = False, near_chance: bool = False, n_points: int = 32) -> pd.DataFrame:
+    df = records.tidy(synthetic.trials(n_points=n_points, models=["vitp_1gf", "vitc_1gf"], seed=1))
     if swap:  # ViTp gets ViTc's runs and the other way round: the paper's claims turn over
         df["model"] = df["model"].map({"vitp_1gf": "vitc_1gf", "vitc_1gf": "vitp_1gf"}).astype("string")
     if near_chance:
@@ -16,56 +18,104 @@ def _study(swap: bool = False, near_chance: bool = False) -> pd.DataFrame:
     return df
 
 
+def _table(errors: dict) -> pd.DataFrame:
+    """A tidy table of {(model, optimizer): errors}, point i of every group the same draw."""
+    rows = [dict(study="t", model=m, family="vit", optimizer=o, budget="local", epochs=5, seed=0, point=i,
+                 sampling_seed=0, lr=1e-3 * (i + 1), wd=0.1, error=e, num_classes=10, chance=90.0, seconds=30.0,
+                 state="COMPLETE", diverged=e >= 90)
+            for (m, o), errs in errors.items() for i, e in enumerate(errs)]
+    return records.tidy(pd.DataFrame(rows))
+
+
+def _verdicts(f) -> dict:
+    return {(c.claim, c.optimizer): c.verdict for c in f["claims"]}
+
+
 def test_pairs_match_sizes():
     assert verdict.pairs(["vitp_1gf", "vitc_1gf", "vitp_4gf", "regnety_1gf", "vitc_mini", "vitp_mini"]) == [
         ("vitp_1gf", "vitc_1gf"), ("vitp_mini", "vitc_mini")]
 
 
-def test_within_ci_takes_each_resamples_own_best():
-    iv = stats.within_ci([10.0, 11.0, 20.0, 30.0], 2)
-    assert iv.value == 0.5 and 0 < iv.lo <= 0.5 <= iv.hi <= 1
-    assert stats.within_ci([5.0] * 8, 1) == (1.0, 1.0, 1.0)
-
-
-def test_gap_difference_sign():
-    a1, b1, a2, b2 = [30.0, 31], [36.0, 37], [29.0, 30], [29.5, 31]
-    d = stats.gap_difference(a1, b1, a2, b2)
-    assert d.value == pytest.approx(6.0 - 0.5) and d.lo <= d.value <= d.hi
-
-
 def test_claims_reproduced_when_the_data_say_so():
-    cl = verdict.findings(_study())["claims"]
-    assert set(cl["claim"]) == {"robust", "better", "best", "sgd", "gap"} and len(cl) == 8
-    assert (cl["verdict"] == "reproduced").all(), cl[["claim", "optimizer", "evidence"]]
+    f = verdict.findings(_study())
+    assert {c.claim for c in f["claims"]} == {"robust", "better", "best", "sgd", "gap"} and len(f["claims"]) == 8
+    assert all(c.verdict == "reproduced" for c in f["claims"]), verdict.claims_frame(f)[["claim", "evidence"]]
 
 
 def test_claims_turn_over_when_the_arms_swap():
-    cl = verdict.findings(_study(swap=True))["claims"].set_index(["claim", "optimizer"])["verdict"]
-    assert cl[("better", "adamw")] == cl[("best", "sgd")] == cl[("gap", "sgd − adamw")] == "not reproduced"
+    v = _verdicts(verdict.findings(_study(swap=True)))
+    assert v[("better", "adamw")] == v[("best", "sgd")] == v[("gap", "sgd − adamw")] == v[("robust", "sgd")] == \
+        "not reproduced"
 
 
-def test_identical_arms_are_inconclusive():
+def test_crossing_edfs_the_verdict_follows_the_edfs_not_the_within_counts():
+    """The audit's table: more ViTc runs within 4 points (4/24 vs 3/24), but every ViTp run within 8
+    while 20 ViTc runs lie 15-20 points worse. The old rule (direction from the within-4 fractions,
+    two-sided KS) read 'REPRODUCED: ViTc is more robust'; the EDFs say the opposite."""
+    vitc = np.r_[30.0, 31, 32, 33, np.linspace(45, 50, 20)]
+    vitp = np.r_[40.0, 41, 42, np.linspace(44.5, 48, 21)]
+    f = verdict.findings(_table({("vitc_mini", "sgd"): vitc, ("vitp_mini", "sgd"): vitp}))
+    (robust,) = [c for c in f["claims"] if c.claim == "robust"]
+    assert stats.within(vitc, vitc.min(), 4) > stats.within(vitp, vitp.min(), 4)
+    assert robust.verdict == "not reproduced" and robust.statistic < 0 and robust.p_other < 0.001
+    assert "lies above vitp_mini's by up to 0.04" in robust.evidence and "below it by up to 0.83" in robust.evidence
+
+
+def test_identical_arms_are_inconclusive_and_say_what_would_decide_them():
     df = _study()
     vitc = df[df["model"].eq("vitc_1gf")]
     df = pd.concat([vitc, vitc.assign(model="vitp_1gf")], ignore_index=True)
-    cl = verdict.findings(df)["claims"]
-    compared = cl[cl["claim"] != "sgd"]  # "sgd" is about ViTp alone, not a comparison of the arms
-    assert (compared["verdict"] == "inconclusive").all()
+    f = verdict.findings(df)
+    compared = [c for c in f["claims"] if c.claim != "sgd"]  # "sgd" is about ViTp alone
+    assert all(c.verdict == "inconclusive" for c in compared)
+    for c in compared:
+        assert c.power is not None and c.power < 0.8 and (c.n_needed is None or c.n_needed > 32), c
+
+
+def test_power_and_points_needed_for_a_small_real_effect():
+    rng = np.random.default_rng(3)
+    vitc = 20 + 30 * rng.beta(1.0, 3.0, 24)
+    vitp = 24 + 30 * rng.beta(1.0, 3.0, 24)  # 4 points worse everywhere: a real but small "best" effect
+    f = verdict.findings(_table({("vitc_mini", "adamw"): vitc, ("vitp_mini", "adamw"): vitp}))
+    (best,) = [c for c in f["claims"] if c.claim == "best"]
+    if best.verdict == "inconclusive":
+        assert 0 < best.power < 0.8 and best.n_needed and best.n_needed > 24
+        assert best.cost and "more points per arm" in best.cost
+
+
+def test_alpha_is_split_over_the_planned_looks():
+    design = verdict.Design(alpha=0.05, looks=(24, 48, 96, 128))
+    assert design.per_look == 0.0125 and "Bonferroni" in design.describe()
+    f = verdict.findings(_study(), design=design, power=False)
+    for c in f["claims"]:
+        assert (c.verdict == "reproduced") == (c.p < 0.0125)
 
 
 def test_runs_near_chance_cannot_separate_and_say_why():
     f = verdict.findings(_study(near_chance=True))
     assert f["noise"] and f["lines"][0].startswith("This study cannot separate the models")
     assert "half of chance" in f["lines"][0]
-    assert (f["claims"]["verdict"] == "inconclusive").all()
+    assert all(c.verdict == "inconclusive" for c in f["claims"])
+
+
+def test_json_holds_groups_and_claims():
+    f = verdict.findings(_study())
+    obj = json.loads(verdict.dumps(f))
+    g = obj["groups"][0]
+    assert {"model", "optimizer", "n", "best", "within", f"best_of_{stats.BEST_OF}_ci"} <= set(g)
+    assert "best_ci" not in g and "degenerate" in g["best_ci_omitted"]
+    assert set(g["within"]) == {"2", "4", "8"} and len(g["within"]["4"]["ci"]) == 2
+    c = obj["claims"][0]
+    assert {"claim", "pair", "optimizer", "verdict", "statistic", "p", "p_other"} <= set(c)
+    assert obj["alpha"] == 0.05 and len(obj["lines"]) == len(obj["claims"])
 
 
 def test_markdown_holds_every_number_of_the_tables():
     f = verdict.findings(_study())
     md = verdict.markdown(f)
-    w = f["within"].iloc[0]
+    w = f["groups"].iloc[0]
     assert f"{w['within_4']:.2f} [{w['within_4_lo']:.2f}, {w['within_4_hi']:.2f}]" in md
-    assert md.count("**reproduced**") == 8 and "SGD − AdamW [95% CI]" in md
+    assert md.count("**reproduced**") == 8 and f"expected best of {stats.BEST_OF} [95% CI]" in md
 
 
 def test_report_opens_with_findings():
@@ -77,7 +127,15 @@ def test_report_opens_with_findings():
 def test_gap_axis_is_linear_when_flops_are_close():
     from analysis import figures, summary
 
-    df = records.tidy(synthetic.trials(n_points=8, models=["vitp_1gf", "vitc_1gf"]))
+    df = records.tidy(synthetic.trials(n_points=24, models=["vitp_1gf", "vitc_1gf"]))
     df["gflops"] = np.where(df["model"].eq("vitp_1gf"), 0.00466, 0.0045)
     ax = figures.gap_figure(summary.optimizer_gap(df)).axes[0]
     assert ax.get_xscale() == "linear" and len(ax.get_xticks()) <= 6
+
+
+@pytest.mark.parametrize("n", [8])
+def test_small_studies_give_no_interval(n):
+    f = verdict.findings(_study(n_points=n), power=False)
+    g = f["groups"].iloc[0]
+    assert np.isfinite(g["best_of_k"]) and np.isnan(g["best_of_k_lo"])
+    assert all(c.verdict == "inconclusive" for c in f["claims"] if c.claim in ("best", "sgd", "gap"))

@@ -28,6 +28,11 @@ def register(sub) -> None:
     p.add_argument("--seeds", type=_positive, help="training seeds per point (default: the budget's, else 1)")
     p.add_argument("--confirm", type=_positive, metavar="N",
                    help="rerun the best N points of each model/optimizer/epochs with --seeds more seeds")
+    p.add_argument("--until-decided", nargs="*", metavar="CLAIM",
+                   help="grow the study by doubling its points until these claims (default: every claim) are decided, "
+                        "alpha split over the planned looks (claims: robust, better, best, sgd, gap)")
+    p.add_argument("--max-points", type=_positive, default=128, metavar="N",
+                   help="with --until-decided: points per model and optimizer to stop at (default: 128)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and cost estimate, launch nothing")
     p.add_argument("--no-estimate", action="store_true", help="skip the measured cost estimate")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -86,6 +91,12 @@ def run(args) -> int:
     ov = Overrides(budget=args.budget, models=_tuple(args.models), optimizers=_tuple(args.optimizer),
                    trials=args.trials, epochs=_tuple(args.epochs), data=args.data, seed=args.seed, seeds=args.seeds,
                    family=args.family, resolution=args.res, compile=args.compile)
+    if args.until_decided is not None:
+        from bench.runner import grow
+
+        if args.confirm:
+            raise BenchError("--until-decided and --confirm are separate runs: grow the study first, then confirm")
+        return grow.run(study, ov, _launch_options(args), _run_options(args), list(args.until_decided), args.max_points)
     return orchestrate.run(study, ov, _launch_options(args), _run_options(args, confirm=args.confirm))
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.runner.studies import StudyError
@@ -102,10 +102,19 @@ def describe(specs, todo, counts: dict) -> str:
 
 @dataclass
 class Cost:
-    """The plan's cost: seconds per trial (training, evaluation), the chunk size and the wall time."""
+    """The plan's cost: the chunk size, its description, and per trial of ``todo`` its seconds of
+    training and evaluation; ``wall(trials)`` is the wall time of some of them on the plan's workers."""
 
     per_job: int
     text: str
+    trial_s: dict = field(default_factory=dict)  # spec key -> seconds
+    workers: int = 1
+
+    def wall(self, specs) -> float:
+        """Wall seconds of training ``specs`` (of the plan's todo) on its workers, start-up included."""
+        secs = [self.trial_s[s.key] for s in specs if s.key in self.trial_s]
+        jobs = math.ceil(len(secs) / self.per_job) if secs else 0
+        return (sum(secs) + jobs * JOB_START_S) / max(1, min(self.workers, jobs or 1))
 
 
 def estimate(todo, launcher, per_job: int | None = None) -> Cost:
@@ -143,7 +152,8 @@ def estimate(todo, launcher, per_job: int | None = None) -> Cost:
     rates = ", ".join(f"{m} {r:,.0f} img/s" for (m, _, _), r in rate.items())
     return Cost(per_job, f"  est. cost: {_dur(sum(trial_s))} of training and evaluation on {device} ({rates} at "
                          f"{threads or torch.get_num_threads()} thread(s) per worker), {jobs} jobs of <= {per_job} trials "
-                         f"(start-up {JOB_START_S:g} s each); ~{_dur(wall)} wall with {min(workers, jobs):g} at once")
+                         f"(start-up {JOB_START_S:g} s each); ~{_dur(wall)} wall with {min(workers, jobs):g} at once",
+                {s.key: t for s, t in zip(todo, trial_s)}, int(workers))
 
 
 class _threads:

@@ -1,0 +1,98 @@
+"""``bench run --until-decided``: grow a study by doubling its points until its claims are decided.
+
+Point i of a study is the i-th draw of its sampling seed, so the points of a smaller study are a
+prefix of a larger one's: each round trains only the new points. After each round the study's
+Findings (``analysis.verdict``) are read at alpha / (planned looks), Bonferroni, so the chance of a
+false verdict over all the looks stays at alpha per direction (checked by simulation,
+``analysis.simulate``); the study stops at the first look where every claim it waits for is
+reproduced or not reproduced, else at ``max_points``. The design and each look's verdicts are
+written to ``results/<study>/design.json``, which ``bench verdict`` and ``bench report`` read.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from analysis import records, verdict
+from bench.io import atomic_write_json
+from bench.runner import launch, orchestrate, plan
+from bench.runner.specs import Overrides, expand
+from bench.runner.studies import Study, StudyError
+
+DESIGN = "design.json"
+
+
+def run(study_def: Study, ov: Overrides, lopts: launch.LaunchOptions, ropts: orchestrate.RunOptions,
+        claims: list[str], max_points: int, log=print) -> int:
+    """Grow the study round by round; returns the last round's exit code (1 if some trials failed)."""
+    unknown = sorted(set(claims) - set(verdict.CLAIMS))
+    if unknown:
+        raise StudyError(f"--until-decided: unknown claim {unknown[0]!r}; valid: {', '.join(verdict.CLAIMS)}")
+    budget = study_def.budget(ov.budget)
+    start = ov.trials or budget.trials or study_def.trials
+    if study_def.points != "random":
+        raise StudyError(f"--until-decided grows a random search; study {study_def.name!r} has {study_def.points} points")
+    if max_points < start:
+        raise StudyError(f"--max-points {max_points} is below the study's {start} points")
+    design = verdict.Design.grown(start, max_points)
+    seed = study_def.seed if ov.seed is None else ov.seed
+    root = Path(ropts.results) / study_def.name
+    log(_plan(study_def, ov, lopts, ropts, design, claims, seed))
+    if ropts.dry_run:
+        return 0
+    record = dict(alpha=design.alpha, looks=list(design.looks), rule=design.describe(), claims=claims or "all",
+                  started=time.strftime("%Y-%m-%dT%H:%M:%S"), rounds=[])
+    code = 0
+    for n in design.looks:
+        code = orchestrate.execute(study_def.name, expand(study_def, replace(ov, trials=n)), seed, lopts,
+                                   replace(ropts, estimate=False), log)
+        store = orchestrate.open_store(study_def.name, ropts)
+        df = records.from_storage(store.optuna, [study_def.name])
+        f = verdict.findings(df, design=design, power=False)
+        waited = [c for c in f["claims"] if not claims or c.claim in claims]
+        record["rounds"].append(dict(points=n, time=time.strftime("%Y-%m-%dT%H:%M:%S"), claims=[
+            dict(claim=c.claim, pair=c.pair, optimizer=c.optimizer, verdict=c.verdict, p=_num(c.p), p_other=_num(c.p_other))
+            for c in f["claims"]]))
+        atomic_write_json(root / DESIGN, record)
+        log(f"look {design.looks.index(n) + 1}/{len(design.looks)} at {n} points per arm "
+            f"(α = {design.per_look:.4g} per test): " +
+            "; ".join(f"{c.claim} {c.optimizer}: {c.verdict}" for c in waited))
+        if waited and all(c.verdict != "inconclusive" for c in waited):
+            log(f"decided at {n} points per arm")
+            break
+    else:
+        log(f"not every claim decided at --max-points {max_points}: the study stops there")
+    return code
+
+
+def _plan(study_def, ov, lopts, ropts, design: verdict.Design, claims, seed) -> str:
+    """The rounds and, from the plan's own estimate, what each would cost."""
+    lines = [f"--until-decided ({', '.join(claims) or 'every claim'}): {design.describe()}"]
+    if not ropts.estimate:
+        return "\n".join(lines + [f"  round {i + 1}: {n} points per arm" for i, n in enumerate(design.looks)])
+    specs = expand(study_def, replace(ov, trials=design.looks[-1]))
+    store = orchestrate.open_store(study_def.name, ropts)
+    done = set()
+    if store is not None:
+        done = {t.user_attrs.get("key") for name, _ in store.summaries()
+                for t in store.trials(name) if t.state.name == "COMPLETE"}
+    todo = [s for s in specs if s.key not in done]
+    launcher = launch.make(lopts, Path(ropts.results) / study_def.name / "submitit")
+    cost = plan.estimate(todo, launcher, ropts.trials_per_job) if todo else None
+    prev, total = 0, 0.0
+    for i, n in enumerate(design.looks):
+        rnd = [s for s in todo if prev <= s.point < n]
+        wall = cost.wall(rnd) if cost else 0.0
+        total += wall
+        lines.append(f"  round {i + 1}: points {prev}..{n - 1} per arm, {len(rnd)} trials to train, ~{plan._dur(wall)} "
+                     f"(cumulative ~{plan._dur(total)})")
+        prev = n
+    if cost:
+        lines.append(cost.text)
+    return "\n".join(lines)
+
+
+
+def _num(v: float) -> float | None:
+    return v if v == v else None  # JSON has no NaN
