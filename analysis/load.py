@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import records
-from .errors import UserError
+from bench.core import records
+from bench.core.errors import UserError
 
 JOURNAL = "optuna.journal"
 

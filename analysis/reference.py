@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import stats, summary, verdict
-from .errors import UserError
+from bench.core.errors import UserError
 
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "results" / "reference"
 TABLE = "trials.csv"

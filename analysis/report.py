@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from . import figures, paper, reference as reference_study, stats, summary, verdict
+from bench.core import paper
+
+from . import figures, reference as reference_study, stats, summary, verdict
 
 TRIAL_ROWS = 2000
 DELTA_XMAX = 20.0
@@ -221,7 +223,7 @@ def _analysis(df, ref, seed, importance_max) -> dict:
 
 
 def _paper(df) -> dict:
-    cmp = paper.compare(df)
+    cmp = summary.paper_comparison(df)
     sub = df[df["budget"].eq("paper")]
     tuned = []
     if len(summary.results(sub)):

@@ -16,6 +16,7 @@ steps of one validation image, diverged runs all at chance), so the true values 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -178,11 +179,35 @@ def table(reps: int = 400, seed: int = 0) -> list[dict]:
     return rows
 
 
-def main() -> None:
-    import pandas as pd
+def markdown(rows: list[dict]) -> str:
+    """The table of ``table()`` as markdown."""
+    out = ["| check | distribution | points per arm | rho | measured | nominal |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        rho = "" if r["rho"] is None else f"{r['rho']:g}"
+        out.append(f"| {r['check']} | {r['dist']} | {r['n']} | {rho} | {r['value']:.3f} | {r['nominal']:g} |")
+    return "\n".join(out) + "\n"
 
-    print(pd.DataFrame(table()).to_markdown(index=False, floatfmt=".3f"))
+
+BLOCK = re.compile(r"(<!-- simulation -->\n)(.*?)(<!-- /simulation -->)", re.S)
+
+
+def main(argv=None) -> int:
+    """``python -m analysis.simulate [--reps N] [--write docs/statistics.md]``: print the table, or fill
+    the ``<!-- simulation -->`` block of a page with it."""
+    import argparse
+    from pathlib import Path
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--reps", type=int, default=400)
+    ap.add_argument("--write", type=Path)
+    args = ap.parse_args(argv)
+    md = markdown(table(args.reps))
+    if args.write:
+        text = args.write.read_text()
+        args.write.write_text(BLOCK.sub(lambda m: m.group(1) + md + m.group(3), text))
+    print(md)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from bench.core import paper
+
 from . import stats
 
 WITHIN = (1, 2, 4, 8)
@@ -246,3 +248,26 @@ def importance(df: pd.DataFrame, max_trials: int = 64, seed: int = 0) -> pd.Data
         imp = optuna.importance.get_param_importances(study, evaluator=ev)
         rows.append(dict(key, n=len(g), lr=float(imp["lr"]), wd=float(imp["wd"])))
     return pd.DataFrame(rows)
+
+
+def paper_comparison(df: pd.DataFrame) -> pd.DataFrame:
+    """Measured vs published numbers for COMPLETE trials of studies with budget == "paper".
+
+    One row per (what, model, optimizer, epochs) the paper reports and the data covers.
+    """
+    r = df[df["state"].eq("COMPLETE") & df["budget"].eq("paper")]
+    rows = []
+    for (model, opt, ep), g in r.groupby(["model", "optimizer", "epochs"], dropna=True):
+        best = float(g["error"].min())
+        if model in paper.TABLE2 and ep in paper.TABLE2_EPOCHS:
+            rows.append(dict(what="Table 2 best error", model=model, optimizer=opt, epochs=ep,
+                             paper=paper.TABLE2[model][paper.TABLE2_EPOCHS.index(ep)], measured=best))  # fmt: skip
+        if model in paper.TABLE3 and ep == paper.TABLE3_EPOCHS and opt in ("adamw", "sgd"):
+            rows.append(dict(what="Table 3 best error", model=model, optimizer=opt, epochs=ep,
+                             paper=paper.TABLE3[model][("adamw", "sgd").index(opt)], measured=best))  # fmt: skip
+        if (model, opt) in paper.WITHIN4:
+            frac = stats.within(g["error"], best, 4)
+            rows.append(dict(what=f"runs within 4 pts of best ({paper.WITHIN4[(model, opt)][1]})", model=model,
+                             optimizer=opt, epochs=ep, paper=paper.WITHIN4[(model, opt)][0], measured=frac))  # fmt: skip
+    out = pd.DataFrame(rows, columns=["what", "model", "optimizer", "epochs", "paper", "measured"])
+    return out.assign(diff=out["measured"] - out["paper"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .records import COLUMNS
-from .paper import RANGES, TABLE3
+from bench.core.records import COLUMNS
+from bench.core.paper import RANGES, TABLE3
 
 # model -> (gflops, AdamW best error, SGD best error, width of the good basin in decades)
 MODELS = {

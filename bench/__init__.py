@@ -10,8 +10,8 @@ import importlib.util
 import sys
 
 # name -> (module, attribute; None: the module itself, e.g. the callable module bench.complexity)
-_LAZY = {"MODEL_NAMES": ("bench.architectures", "MODEL_NAMES"),
-         "UnknownModelError": ("bench.architectures", "UnknownModelError"),
+_LAZY = {"MODEL_NAMES": ("bench.core.models", "MODEL_NAMES"),
+         "UnknownModelError": ("bench.core.models", "UnknownModelError"),
          "create": ("bench.models", "create"), "complexity": ("bench.complexity", None), "models": ("bench.models", None)}
 __all__ = sorted(_LAZY)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from analysis.errors import UserError
+from bench.core.errors import UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except UserError as e:  # BenchError and AnalysisError alike: one line, exit 2
+    except UserError as e:  # UserError and AnalysisError alike: one line, exit 2
         print(f"bench {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

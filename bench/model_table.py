@@ -5,6 +5,8 @@ import json
 import sys
 import warnings
 
+from bench.core import paper
+
 
 def model_rows(names: list[str] | None = None, resolution: int | None = None) -> list[dict]:
     """One dict per model: measured params/flops/acts and, for the paper's models, the published ones.
@@ -26,8 +28,8 @@ def model_rows(names: list[str] | None = None, resolution: int | None = None) ->
             print(f"bench models: warning: {name}: {w.message}", file=sys.stderr)
         row = dict(name=name, family=models.family(name), resolution=res, params_m=cx["params"] / 1e6,
                    gflops=cx["flops"] / 1e9, acts_m=cx["acts"] / 1e6)
-        if name in models.PAPER_COMPLEXITY and res == models.default_resolution(name):
-            gf, pm, am = models.PAPER_COMPLEXITY[name]
+        if name in paper.COMPLEXITY and res == models.default_resolution(name):
+            gf, pm, am = paper.COMPLEXITY[name]
             row.update(paper_gflops=gf, paper_params_m=pm, paper_acts_m=am)
         rows.append(row)
     return rows

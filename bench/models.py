@@ -23,10 +23,10 @@ from timm.models.vision_transformer import Attention, Mlp, VisionTransformer
 from torch import nn
 from torch.nn import init
 
-from bench.architectures import (  # noqa: F401  (the registry's data, re-exported)
-    MODEL_NAMES, PAPER_COMPLEXITY, PAPER_MODELS, SPECS, RegNetSpec, UnknownModelError, ViTSpec, check_resolution,
+from bench.core.models import (  # noqa: F401  (the registry's data, re-exported)
+    MODEL_NAMES, SPECS, RegNetSpec, UnknownModelError, ViTSpec, check_resolution,
     default_resolution, family, input_multiple, spec)
-from bench.architectures import cwd_on_path
+from bench.core.models import cwd_on_path
 
 
 class ConvStem(nn.Module):
@@ -170,7 +170,7 @@ def create(name: str, num_classes: int = 1000, img_size: int | None = None, **kw
 
 def check(name: str) -> None:
     """Raise UnknownModelError unless ``name`` is a bench model, a timm model or a ``module:function``
-    whose function imports (``bench.architectures.check`` is the light check: it imports no factory)."""
+    whose function imports (``bench.core.models.check`` is the light check: it imports no factory)."""
     if name not in SPECS:
         _factory(name)
 

@@ -18,7 +18,7 @@ import os
 import sys
 import time
 
-from bench.dataspec import DECODES
+from bench.core.dataspec import DECODES
 from bench.recipe import RECIPES
 
 # torch, timm and the models are imported where used: `bench perf --help` must answer at once

@@ -9,7 +9,7 @@ from bench.recipe import OPTIMIZERS, RECIPES
 
 
 def run(args) -> int:
-    from bench.architectures import check_resolution
+    from bench.core.models import check_resolution
 
     check_resolution(args.model, args.res)  # before torch: one line, not a traceback from the stem
     from bench.trial import TrialConfig, run_trial

@@ -25,8 +25,8 @@ from bench import models, recipe as recipes
 from bench.complexity import complexity
 from bench.data import DataBundle, DataError, load_data, make_loader
 from bench.distributed import DistEnv
-from bench.config import TrialConfig, TrialError, finished, same_run  # noqa: F401 (re-exported)
-from bench.errors import BenchError
+from bench.core.identity import TrialConfig, TrialError, finished, same_run  # noqa: F401 (re-exported)
+from bench.core.errors import UserError
 from bench.io import atomic_save, atomic_write_json
 
 
@@ -70,7 +70,7 @@ class Trainer:
         self.resolution = cfg.resolution or models.default_resolution(cfg.model)
         try:
             self.data = data or load_data(cfg.data, self.resolution)
-        except (BenchError, DataError) as e:
+        except (UserError, DataError) as e:
             raise TrialError(str(e)) from None
         if cfg.batch_size % (2 * dist.world_size):
             raise TrialError(f"batch size {cfg.batch_size} must split into even per-rank batches over {dist.world_size} ranks")

@@ -37,7 +37,8 @@ def commands(study: str, results: str, out: str) -> dict[str, list[str]]:
 def seed(results: Path) -> None:
     """A lr_wd study of 16 finished trials (errors made up: only the commands' start-up is timed)."""
     sys.path.insert(0, str(ROOT))
-    from bench.runner import storage, studies
+    from bench.core import studies
+    from bench.runner import storage
     from bench.runner.specs import Overrides, expand
 
     store = storage.Store.open(storage.journal_path(results, "lr_wd"))

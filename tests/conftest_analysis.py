@@ -11,8 +11,8 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
-from analysis import records
-from analysis.paper import RANGES
+from bench.core import records
+from bench.core.paper import RANGES
 
 ATTRS = [c for c in records.COLUMNS if c not in ("family", "lr", "wd", "state", "trial_number")]
 

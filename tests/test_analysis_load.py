@@ -5,7 +5,8 @@ import pytest
 from conftest_analysis import empty_journal, write_journal
 
 import analysis
-from analysis import load, records, synthetic
+from analysis import load, synthetic
+from bench.core import records
 
 
 @pytest.fixture

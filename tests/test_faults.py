@@ -21,7 +21,8 @@ from test_runner import fake_result
 
 from bench.cli import main
 from bench.io import atomic_write_json
-from bench.runner import storage, studies
+from bench.core import studies
+from bench.runner import storage
 from bench.runner.specs import Overrides, expand
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,8 @@ import pytest
 from test_runner import fake_result
 
 from bench.cli import main
-from bench.runner import storage, studies
+from bench.core import studies
+from bench.runner import storage
 from bench.runner.specs import Overrides, expand
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,6 +9,7 @@ from torch import nn
 
 import bench
 from bench import models
+from bench.core import paper
 from bench.cli import main
 from bench.models import ConvStem
 
@@ -18,10 +19,10 @@ def _close(measured, published, rel):
     return abs(measured - published) <= max(rel * published, 0.05)
 
 
-@pytest.mark.parametrize("name", models.PAPER_MODELS)
+@pytest.mark.parametrize("name", list(paper.COMPLEXITY))
 def test_complexity_matches_paper(name):
     cx = bench.complexity(name)
-    gflops, params_m, acts_m = models.PAPER_COMPLEXITY[name]
+    gflops, params_m, acts_m = paper.COMPLEXITY[name]
     assert _close(cx["params"] / 1e6, params_m, 0.01), cx
     assert _close(cx["flops"] / 1e9, gflops, 0.02), cx
     assert _close(cx["acts"] / 1e6, acts_m, 0.03), cx
@@ -115,7 +116,7 @@ def test_forward_shapes(name, res):
 def test_registry_lists_all_models():
     registered = set(timm.list_models())
     assert set(models.MODEL_NAMES) <= registered
-    assert len(models.PAPER_MODELS) == 12
+    assert len(list(paper.COMPLEXITY)) == 12
 
 
 def test_unknown_model_lists_valid_names():

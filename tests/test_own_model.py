@@ -16,7 +16,8 @@ import bench
 from bench import models
 from bench.cli import main
 from bench.complexity import UncountedWarning
-from bench.runner import storage, studies
+from bench.core import studies
+from bench.runner import storage
 from bench.runner.specs import Overrides, expand
 
 ROOT = Path(__file__).resolve().parents[1]

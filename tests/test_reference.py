@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from analysis import reference, synthetic
-from analysis.records import COLUMNS
+from bench.core.records import COLUMNS
 
 REF_MODELS = ["vitp_4gf", "vitc_4gf"]
 
@@ -74,7 +74,7 @@ def test_compare_finds_a_model_that_is_better_at_the_same_draws():
     t = reference.compare(df, ["mine"], ref_models)
     assert len(t) == 4 and list(t.columns) == reference.COMPARE_COLS
     row = t[(t["reference"] == "vitc_4gf") & (t["optimizer"] == "adamw")].iloc[0]
-    assert row["points"] == 24 and row["error"] == "lower" and row["wilcoxon_p"] < 0.05
+    assert row["points"] == 24 and row["error"] == "lower" and row["p_lower"] < 0.05
     assert row["median_diff"] == pytest.approx(-3.0, abs=0.01) and row["best_diff"] == pytest.approx(-3.0, abs=0.01)
     assert row["robustness"] == "no significant difference"  # the same shape, shifted
     assert any(line.startswith("mine vs vitc_4gf (adamw, 24 paired points): error at the same draws lower")

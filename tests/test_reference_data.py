@@ -46,7 +46,8 @@ def test_reference_study_pairs_families_by_draw():
     every family's (lr, wd) are the study's draws of its sampling seed in that family's window."""
     import numpy as np
 
-    from bench.runner import sampling, studies
+    from bench.core import studies
+    from bench.runner import sampling
 
     study = studies.load("lr_wd")
     budget = study.budget("local")
@@ -73,7 +74,7 @@ def test_reference_tables_load_unchanged():
     """Behaviour unchanged: each committed table is already tidy (export -> load is the identity)."""
     import pandas as pd
 
-    from analysis import records
+    from bench.core import records
 
     for csv in sorted(REFERENCE.rglob("*.csv")):
         if "calibration" in csv.parts:

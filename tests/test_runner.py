@@ -11,10 +11,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from analysis import records
+from bench.core import records
 from bench.cli import main
-from bench.errors import BenchError
-from bench.runner import export, sampling, specs, storage, studies
+from bench.core.errors import UserError
+from bench.core import studies
+from bench.runner import export, sampling, specs, storage
 from bench.runner.launch import LaunchOptions, LocalLauncher
 from bench.runner.specs import Overrides, expand
 
@@ -82,8 +83,9 @@ def test_optimizer_study_epochs_scale_with_the_budget():
     sgd = [s for s in paper if s.cfg.optimizer == "sgd"][0]
     assert (sgd.cfg.lr, sgd.cfg.wd, sgd.point) == (1.3, 2.2e-5, 0)
     local = expand(study, Overrides(budget="local"))
-    assert sorted({s.cfg.epochs for s in local}) == [1, 2, 4, 8]  # 0.02 x [50, 100, 200, 400]
-    assert {s.cfg.model for s in local} == {"vitp_mini", "vitc_mini", "regnety_mini"}
+    assert sorted({s.cfg.epochs for s in local}) == [3, 6, 12]  # 0.06 x the budget's [50, 100, 200]
+    assert {s.cfg.model for s in local} == {f"{fam}_{n}mf" for fam in ("vitp", "vitc", "regnety") for n in (1, 4, 18)}
+    assert {s.cfg.seed for s in local} == {0, 1} and len(local) == 9 * 2 * 3 * 2  # the budget's 2 seeds
 
 
 def test_local_budget_scales_lrs_on_the_same_draws():
@@ -303,7 +305,7 @@ def test_local_launcher_shares_a_gpu_between_k_trials(monkeypatch, tmp_path):
     monkeypatch.setattr("submitit.LocalExecutor.submit", lambda self, fn: type("J", (), {"job_id": str(next(ids))})())
     jobs = la.submit([[({}, tmp_path / str(i))] for i in range(8)])
     assert sorted(g for j in jobs for g in la._held[j.job_id]) == [0] * 4 + [1] * 4 and la.free_gpus == []
-    with pytest.raises(BenchError, match="exactly one GPU per trial"):
+    with pytest.raises(UserError, match="exactly one GPU per trial"):
         LocalLauncher(LaunchOptions(trials_per_gpu=2, gpus_per_trial=2), tmp_path)
 
 

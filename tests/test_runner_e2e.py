@@ -11,7 +11,7 @@ import pytest
 from optuna.trial import TrialState
 
 import analysis
-from analysis import records
+from bench.core import records
 from bench.cli import main
 from bench.runner import storage
 

@@ -89,7 +89,7 @@ def test_bench_train_bad_input_is_one_line(tmp_path, capsys):
 
 def test_how_a_trial_runs_is_not_what_it_is(tmp_path):
     """device and compile are execution options: a result made on a GPU, compiled or not, is the same run's."""
-    from bench.config import finished, same_run
+    from bench.core.identity import finished, same_run
     from bench.io import atomic_write_json
 
     plain = TrialConfig(epochs=1, **TINY)

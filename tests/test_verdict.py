@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import records, report, stats, synthetic, verdict
+from analysis import report, stats, synthetic, verdict
+from bench.core import records
 
 
 def _study(swap: bool = False, near_chance: bool = False, n_points: int = 32) -> pd.DataFrame:

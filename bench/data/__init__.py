@@ -26,7 +26,7 @@ import os
 
 import torch
 
-from bench.dataspec import _USAGE, SCHEMES, SYNTHETIC_TRAIN, SYNTHETIC_VAL, DataError, parse_spec  # noqa: F401
+from bench.core.dataspec import _USAGE, SCHEMES, SYNTHETIC_TRAIN, SYNTHETIC_VAL, DataError, parse_spec  # noqa: F401
 
 from . import synthetic
 from .cache import load_or_generate

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from bench.dataspec import DataError  # noqa: F401  (raised here, defined without torch)
+from bench.core.dataspec import DataError  # noqa: F401  (raised here, defined without torch)
 
 
 

@@ -41,7 +41,7 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
-from bench.dataspec import DECODES
+from bench.core.dataspec import DECODES
 
 from .core import DataBundle, DataError, TensorSplit
 from .device_decode import assemble

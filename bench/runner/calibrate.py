@@ -29,11 +29,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import records
-from bench.config import TrialConfig
+from bench.core import records
+from bench.core.identity import TrialConfig
 from bench.runner import orchestrate
 from bench.runner.specs import TrialSpec
-from bench.runner.studies import Study, StudyError
+from bench.core.studies import Study, StudyError
 
 GOOD_IN_RANGE = 8.0  # Table 4 right: each range is the good value x [1/8, 4], so good = low x 8
 SPARE = 2.0  # a window holds an optimum with this factor to spare on either side
@@ -56,7 +56,7 @@ class Grid:
 
 def grids(study: Study, budget_name: str, families, points: int, models=None) -> list[Grid]:
     """The starting grids: ``points`` lrs centred on each window's current centre."""
-    from bench import architectures as registry
+    from bench.core import models as registry
 
     budget = study.budget(budget_name)
     others = [m for m in models or () if registry.family(m) is None]

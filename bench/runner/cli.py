@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.core.errors import UserError
 from bench.recipe import OPTIMIZERS
 
 
@@ -84,7 +84,8 @@ def register(sub) -> None:
 def run(args) -> int:
     """Run a study: sample (lr, wd) points, launch the trials, record them in optuna. Running the
     same command again resumes: finished trials are skipped, failed and stale ones rerun."""
-    from bench.runner import orchestrate, studies
+    from bench.core import studies
+    from bench.runner import orchestrate
     from bench.runner.specs import Overrides
 
     study = studies.load(args.study)
@@ -95,7 +96,7 @@ def run(args) -> int:
         from bench.runner import grow
 
         if args.confirm:
-            raise BenchError("--until-decided and --confirm are separate runs: grow the study first, then confirm")
+            raise UserError("--until-decided and --confirm are separate runs: grow the study first, then confirm")
         return grow.run(study, ov, _launch_options(args), _run_options(args), list(args.until_decided), args.max_points)
     return orchestrate.run(study, ov, _launch_options(args), _run_options(args, confirm=args.confirm))
 
@@ -104,7 +105,8 @@ def calibrate(args) -> int:
     """Calibrate a budget's lr windows: per family and optimizer, a log-spaced lr grid trained on
     every model of the family with several seeds, grown until the family's mean-error minimum is
     bracketed; writes a record and prints the lr_scale line for the study file."""
-    from bench.runner import calibrate as cal, studies
+    from bench.core import studies
+    from bench.runner import calibrate as cal
 
     study = studies.load(args.study)
     out = Path(args.out) if args.out else None
@@ -131,7 +133,7 @@ def status(args) -> int:
             alive = lambda t, root=root: orchestrate.job_alive(root / "trials" / t.user_attrs.get("key", ""))  # noqa: E731
             rows.append((name, progress.counts(store.trials(name), alive)))
     if not rows:
-        raise BenchError(f"no trials stored{' for study ' + repr(args.study) if args.study else ''} "
+        raise UserError(f"no trials stored{' for study ' + repr(args.study) if args.study else ''} "
                          f"in {_where(args)}")
     print(progress.table(rows))
     return 0
@@ -144,17 +146,17 @@ def export(args) -> int:
     (_, store), = _storages(args)
     df = ex.table(store.optuna, args.study)
     if df.empty:
-        raise BenchError(f"study {args.study!r} has no finished trials in {_where(args)}")
+        raise UserError(f"study {args.study!r} has no finished trials in {_where(args)}")
     out = args.out or str(Path(args.results) / args.study / f"trials.{args.format}")
     if out == "-":
         if args.format != "csv":
-            raise BenchError("--out - (stdout) is for --format csv only")
+            raise UserError("--out - (stdout) is for --format csv only")
         df.to_csv(sys.stdout, index=False)
         return 0
     try:
         ex.write(df, out, args.format)
     except OSError as e:
-        raise BenchError(f"cannot write {out}: {e.strerror or e}") from None
+        raise UserError(f"cannot write {out}: {e.strerror or e}") from None
     print(f"wrote {len(df)} trials to {out}", file=sys.stderr)
     return 0
 
@@ -170,7 +172,7 @@ def _storages(args):
     found = [p for p in paths if p.exists()]
     if not found:
         have = sorted(p.parent.name for p in results.glob("*/optuna.journal"))
-        raise BenchError(f"no results{' for study ' + repr(args.study) if args.study else ''} in {results}/"
+        raise UserError(f"no results{' for study ' + repr(args.study) if args.study else ''} in {results}/"
                          + (f"; studies with results: {', '.join(have)}" if have else ""))
     return [(p.parent, storage.Store.open(p, create=False)) for p in found]
 
@@ -181,9 +183,9 @@ def repair(args) -> int:
     from bench.runner import repair as rp, storage
 
     if bool(args.study) == bool(args.storage):
-        raise BenchError("give --study S (results/S/optuna.journal) or --storage FILE")
+        raise UserError("give --study S (results/S/optuna.journal) or --storage FILE")
     if args.storage and "://" in args.storage:
-        raise BenchError(f"{storage.redact(args.storage)} is a database: only journal files need repair")
+        raise UserError(f"{storage.redact(args.storage)} is a database: only journal files need repair")
     path = Path(args.storage) if args.storage else storage.journal_path(args.results, args.study)
     trials_dir = Path(args.trials_dir) if args.trials_dir else None if args.storage else path.parent / "trials"
     report = rp.repair(path if path.exists() else _no_file(path), trials_dir)
@@ -192,7 +194,7 @@ def repair(args) -> int:
 
 
 def _no_file(path):
-    raise BenchError(f"no such journal file: {path}")
+    raise UserError(f"no such journal file: {path}")
 
 
 def _launch_args(p) -> None:
@@ -252,7 +254,7 @@ def _pairs(items: list[str]) -> dict:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise BenchError(f"--slurm-extra takes KEY=VALUE, got {item!r}")
+            raise UserError(f"--slurm-extra takes KEY=VALUE, got {item!r}")
         out[key.replace("-", "_")] = value
     return out
 

@@ -1,11 +1,11 @@
-"""``bench export``: the tidy table of a study's finished trials (built by analysis.records)."""
+"""``bench export``: the tidy table of a study's finished trials (built by bench.core.records)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pandas as pd
 
-from analysis import records
+from bench.core import records
 
 
 def table(storage, study: str | None = None) -> pd.DataFrame:

@@ -14,11 +14,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from analysis import records, verdict
+from analysis import verdict
+from bench.core import records
 from bench.io import atomic_write_json
 from bench.runner import launch, orchestrate, plan
 from bench.runner.specs import Overrides, expand
-from bench.runner.studies import Study, StudyError
+from bench.core.studies import Study, StudyError
 
 DESIGN = "design.json"
 

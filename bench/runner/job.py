@@ -11,7 +11,7 @@ from pathlib import Path
 
 import submitit
 
-from bench.config import TrialConfig
+from bench.core.identity import TrialConfig
 
 HEARTBEAT_S = 5.0
 ERROR_FILE = "error.txt"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import submitit
 
-from bench.errors import BenchError
+from bench.core.errors import UserError
 from bench.runner.job import TrialJob
 
 CLUSTERS = ("local", "slurm", "debug")
@@ -66,9 +66,9 @@ class LocalLauncher(Launcher):
         super().__init__(opts, folder)
         visible, k = list(_visible_gpus()), opts.trials_per_gpu
         if self.gpus > len(visible):
-            raise BenchError(f"--gpus-per-trial {self.gpus} but only {len(visible)} GPU(s) are visible")
+            raise UserError(f"--gpus-per-trial {self.gpus} but only {len(visible)} GPU(s) are visible")
         if k > 1 and self.gpus != 1:
-            raise BenchError(f"--trials-per-gpu {k} needs exactly one GPU per trial (--gpus-per-trial 1), got {self.gpus}")
+            raise UserError(f"--trials-per-gpu {k} needs exactly one GPU per trial (--gpus-per-trial 1), got {self.gpus}")
         self.free_gpus = [g for g in visible for _ in range(k)]  # each GPU has k places
         self.capacity = opts.parallel or (len(self.free_gpus) // self.gpus if self.gpus else 1)
         self.threads = max(1, (os.cpu_count() or 1) // (self.capacity * self.tasks))
@@ -168,7 +168,7 @@ def make(opts: LaunchOptions, folder: Path) -> Launcher:
         if path not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
             os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (path, os.environ.get("PYTHONPATH")) if p)
     if opts.cluster not in CLUSTERS:
-        raise BenchError(f"unknown cluster {opts.cluster!r}; valid: {', '.join(CLUSTERS)}")
+        raise UserError(f"unknown cluster {opts.cluster!r}; valid: {', '.join(CLUSTERS)}")
     return {"local": LocalLauncher, "slurm": SlurmLauncher, "debug": DebugLauncher}[opts.cluster](opts, folder)
 
 

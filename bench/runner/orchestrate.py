@@ -15,14 +15,14 @@ from pathlib import Path
 
 from optuna.trial import TrialState
 
-from bench.config import finished
-from bench.errors import BenchError
+from bench.core.identity import finished
+from bench.core.errors import UserError
 from bench.io import atomic_write_json
 from bench.runner import launch, plan, storage
 from bench.runner.job import HEARTBEAT_S, read_error
 from bench.runner.progress import Bar
 from bench.runner.specs import CONFIRM_SEED0, Overrides, TrialSpec, confirm, expand
-from bench.runner.studies import Study, StudyError
+from bench.core.studies import Study, StudyError
 
 HOST = socket.gethostname()
 STALE_S = 6 * HEARTBEAT_S  # a heartbeat older than this (and no live job) means the job is gone
@@ -265,7 +265,7 @@ class _lock:
         try:
             fcntl.flock(self.f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise BenchError(f"another `bench run` is running this study ({self.path} is locked)") from None
+            raise UserError(f"another `bench run` is running this study ({self.path} is locked)") from None
         return self
 
     def __exit__(self, *exc):

@@ -5,7 +5,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.runner.studies import StudyError
+from bench.core.studies import StudyError
 
 CIFAR_TRAIN, CIFAR_VAL = 50_000, 10_000
 # Seconds a job spends before its first step (Python, torch, timm, the data cache), measured on the
@@ -16,7 +16,7 @@ START_SHARE = 0.05  # the default chunk keeps start-up under this share of a job
 
 def split_sizes(data: str) -> tuple[int, int] | None:
     """(train, val) images of a data spec; None if it cannot be told without loading."""
-    from bench.dataspec import SYNTHETIC_TRAIN, SYNTHETIC_VAL, DataError, parse_spec
+    from bench.core.dataspec import SYNTHETIC_TRAIN, SYNTHETIC_VAL, DataError, parse_spec
 
     try:
         scheme, arg = parse_spec(data)
@@ -34,8 +34,8 @@ def split_sizes(data: str) -> tuple[int, int] | None:
 def check(specs, cluster: str) -> str:
     """Fail before launch: a resolution a model's stem does not divide, or a data folder missing
     on this machine. On Slurm the folder may exist only on the cluster: then a note, not an error."""
-    from bench.architectures import check_resolution
-    from bench.dataspec import DataError, missing_folder
+    from bench.core.models import check_resolution
+    from bench.core.dataspec import DataError, missing_folder
 
     for model, res in sorted({(s.cfg.model, s.cfg.resolution) for s in specs}, key=str):
         check_resolution(model, res)
@@ -59,7 +59,7 @@ def pairing(specs, sampling_seed: int) -> str:
     import pandas as pd
 
     from analysis import reference
-    from bench.architectures import default_resolution  # a model's own (timm's: imports timm)
+    from bench.core.models import default_resolution  # a model's own (timm's: imports timm)
 
     if not specs:
         return ""

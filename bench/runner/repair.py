@@ -18,8 +18,8 @@ import optuna
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
-from bench.errors import BenchError
-from bench.runner import journal
+from bench.core.errors import UserError
+from bench.core import journal
 from bench.runner.storage import Store
 
 
@@ -101,7 +101,7 @@ class _runner_lock:
             fcntl.flock(self.f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self.f.close()
-            raise BenchError(f"a `bench run` is running this study ({self.path} is locked): stop it first") from None
+            raise UserError(f"a `bench run` is running this study ({self.path} is locked): stop it first") from None
         return self
 
     def __exit__(self, *exc):

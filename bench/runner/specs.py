@@ -5,10 +5,10 @@ import hashlib
 import json
 from dataclasses import dataclass, replace
 
-from analysis import paper
-from bench.config import TrialConfig
+from bench.core import paper
+from bench.core.identity import TrialConfig
 from bench.runner import sampling
-from bench.runner.studies import Study, StudyError
+from bench.core.studies import Study, StudyError
 
 CONFIRM_SEED0 = 1000  # seeds of `--confirm` reruns start here, apart from the search seeds
 
@@ -57,7 +57,7 @@ class TrialSpec:
 
 def expand(study: Study, ov: Overrides) -> list[TrialSpec]:
     """All trial specs of a study under a budget: models x optimizers x points x epochs x seeds."""
-    from bench import architectures as registry
+    from bench.core import models as registry
 
     budget = study.budget(ov.budget)
     models = ov.models or budget.models or study.models
@@ -115,7 +115,7 @@ def confirm(specs: list[TrialSpec], errors: dict, n_best: int, seeds: int) -> li
 def _family(study: Study, model: str, override: str | None) -> str:
     """Whose lr/wd ranges a model takes: a bench model its own; any other ``--family``, else the
     study's ``[families]`` entry; no default."""
-    from bench.architectures import family
+    from bench.core.models import family
 
     own, listed = family(model), study.families.get(model)
     if own and listed and listed != own:

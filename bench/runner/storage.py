@@ -18,9 +18,9 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from analysis import records
-from bench.errors import BenchError
-from bench.runner import journal
+from bench.core import records
+from bench.core.errors import UserError
+from bench.core import journal
 from bench.runner.specs import TrialSpec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -30,7 +30,7 @@ _DRIVERS = {"psycopg2": "psycopg2-binary", "psycopg": "psycopg[binary]", "pymysq
             "MySQLdb": "mysqlclient"}
 
 
-class StorageError(BenchError):
+class StorageError(UserError):
     """The storage holds something that contradicts the study file, or cannot be opened."""
 
 

@@ -1,9 +1,20 @@
 """The paper's published numbers (Xiao et al. 2021), keyed by our registry model names: the one
-place they are written. The study files take Table 4's ranges, its tuned values and the paper
-budget from here (bench.runner.studies), and the report compares measured results with them.
-Sources: the paper's Tables 2-4 and Sec. 6, and pycls's configs for the recipe."""
+place they are written. Tables 1-2 (complexity, errors), Table 3 (stems), Table 4 (ranges, tuned
+values) and the Sec. 6 remark; the study schema takes the ranges, the tuned values and the paper
+budget from here (bench.core.studies), ``bench models`` the complexity, and the report compares
+measured results with the errors. Sources: the paper's Tables 1-4 and Sec. 6, and pycls's configs."""
 
 from __future__ import annotations
+
+# Published complexity (Tables 1-2): flops (B), params (M), acts (M), at the model's resolution.
+COMPLEXITY = {
+    "vitp_1gf": (1.1, 4.8, 5.5), "vitp_4gf": (3.9, 18.5, 11.1),
+    "vitp_18gf": (17.5, 86.6, 24.0), "vitp_36gf": (35.9, 178.4, 37.3),
+    "vitc_1gf": (1.1, 4.6, 5.7), "vitc_4gf": (4.0, 17.8, 11.3),
+    "vitc_18gf": (17.7, 81.6, 24.1), "vitc_36gf": (35.0, 167.8, 36.7),
+    "regnety_1gf": (1.0, 9.6, 6.2), "regnety_4gf": (4.1, 22.4, 14.5),
+    "regnety_16gf": (15.5, 72.3, 30.7), "regnety_32gf": (31.1, 128.6, 46.2),
+}
 
 # Table 2: peak top-1 error (%) on ImageNet-1k at 100 / 200 / 400 epochs.
 TABLE2 = {
@@ -66,29 +77,3 @@ def tuned(model: str, optimizer: str) -> tuple[float, float] | None:
         model = BORROW[model]
     entry = TUNED.get(model)
     return entry.get(optimizer) if entry else None
-
-
-def compare(df):
-    """Measured vs published numbers for COMPLETE trials of studies with budget == "paper".
-
-    One row per (what, model, optimizer, epochs) the paper reports and the data covers.
-    """
-    import numpy as np
-    import pandas as pd
-
-    r = df[df["state"].eq("COMPLETE") & df["budget"].eq("paper")]
-    rows = []
-    for (model, opt, ep), g in r.groupby(["model", "optimizer", "epochs"], dropna=True):
-        best = float(g["error"].min())
-        if model in TABLE2 and ep in TABLE2_EPOCHS:
-            rows.append(dict(what="Table 2 best error", model=model, optimizer=opt, epochs=ep,
-                             paper=TABLE2[model][TABLE2_EPOCHS.index(ep)], measured=best))  # fmt: skip
-        if model in TABLE3 and ep == TABLE3_EPOCHS and opt in ("adamw", "sgd"):
-            rows.append(dict(what="Table 3 best error", model=model, optimizer=opt, epochs=ep,
-                             paper=TABLE3[model][("adamw", "sgd").index(opt)], measured=best))  # fmt: skip
-        if (model, opt) in WITHIN4:
-            frac = float(np.mean(g["error"] - best <= 4))
-            rows.append(dict(what=f"runs within 4 pts of best ({WITHIN4[(model, opt)][1]})", model=model,
-                             optimizer=opt, epochs=ep, paper=WITHIN4[(model, opt)][0], measured=frac))  # fmt: skip
-    out = pd.DataFrame(rows, columns=["what", "model", "optimizer", "epochs", "paper", "measured"])
-    return out.assign(diff=out["measured"] - out["paper"])

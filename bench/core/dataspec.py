@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.core.errors import UserError
 
 SCHEMES = ("synthetic", "cifar10", "cifar100", "imagefolder")
 _USAGE = "synthetic, synthetic:N, cifar10:DIR, cifar100:DIR, imagefolder:DIR"
 SYNTHETIC_TRAIN, SYNTHETIC_VAL = 10_000, 2_000
 
 
-class DataError(BenchError, ValueError):
+class DataError(UserError, ValueError):
     """A data problem caused by the user's input (bad spec, missing path, wrong layout,
     corrupt file).  The message names the problem and the path."""
 

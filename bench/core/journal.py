@@ -14,10 +14,10 @@ from pathlib import Path
 
 from optuna.storages.journal import JournalFileSymlinkLock
 
-from bench.errors import BenchError
+from bench.core.errors import UserError
 
 
-class JournalError(BenchError):
+class JournalError(UserError):
     """A journal holds a record that cannot be read."""
 
 

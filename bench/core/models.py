@@ -13,7 +13,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from bench.errors import BenchError
+from bench.core.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -95,16 +95,6 @@ ALIASES = {"vitp_mini": "vitp_4mf", "vitc_mini": "vitc_4mf", "regnety_mini": "re
 SPECS.update({old: SPECS[new] for old, new in ALIASES.items()})
 MODEL_NAMES = list(SPECS)
 
-# Published complexity (Tables 1-2): flops (B), params (M), acts (M), at the model's resolution.
-PAPER_COMPLEXITY = {
-    "vitp_1gf": (1.1, 4.8, 5.5), "vitp_4gf": (3.9, 18.5, 11.1),
-    "vitp_18gf": (17.5, 86.6, 24.0), "vitp_36gf": (35.9, 178.4, 37.3),
-    "vitc_1gf": (1.1, 4.6, 5.7), "vitc_4gf": (4.0, 17.8, 11.3),
-    "vitc_18gf": (17.7, 81.6, 24.1), "vitc_36gf": (35.0, 167.8, 36.7),
-    "regnety_1gf": (1.0, 9.6, 6.2), "regnety_4gf": (4.1, 22.4, 14.5),
-    "regnety_16gf": (15.5, 72.3, 30.7), "regnety_32gf": (31.1, 128.6, 46.2),
-}
-PAPER_MODELS = list(PAPER_COMPLEXITY)
 
 
 def family(name: str) -> str | None:
@@ -164,7 +154,7 @@ def default_resolution(name: str) -> int:
     return own_resolution(name)
 
 
-class UnknownModelError(BenchError, ValueError):
+class UnknownModelError(UserError, ValueError):
     def __init__(self, name, why=""):
         super().__init__(why or f"unknown model {name!r}; valid models: {', '.join(MODEL_NAMES)}, any timm model "
                                 f"name (e.g. resnet18) or a factory module:function")
@@ -180,9 +170,9 @@ def input_multiple(name: str) -> int:
 
 
 def check_resolution(name: str, resolution: int | None) -> None:
-    """Raise BenchError unless ``resolution`` (None: the model's own) suits the model's stem."""
+    """Raise UserError unless ``resolution`` (None: the model's own) suits the model's stem."""
     m = input_multiple(name)
     if resolution is not None and (resolution < m or resolution % m):
         ok = max(m, resolution // m * m)
-        raise BenchError(f"resolution {resolution} does not suit {name}: its stem has stride {m}, so the "
+        raise UserError(f"resolution {resolution} does not suit {name}: its stem has stride {m}, so the "
                          f"resolution must be a multiple of {m} (e.g. {ok} or {ok + m})")

@@ -5,8 +5,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from analysis import paper
-from bench.errors import BenchError
+from bench.core import paper
+from bench.core.errors import UserError
 from bench.recipe import OPTIMIZERS
 
 STUDIES_DIR = Path(__file__).resolve().parents[2] / "studies"
@@ -17,7 +17,7 @@ _BUDGET_KEYS = {"data", "recipe", "epoch_scale", "lr_scale", "trials", "models",
                 "seeds", "tuned"}
 
 
-class StudyError(BenchError):
+class StudyError(UserError):
     """A study file or a name given on the command line is invalid."""
 
 

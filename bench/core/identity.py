@@ -8,10 +8,10 @@ import math
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.core.errors import UserError
 
 
-class TrialError(BenchError):
+class TrialError(UserError):
     """A trial that cannot run as configured (bad names, values, data or checkpoint)."""
 
 
