@@ -129,6 +129,8 @@ def run_report(args) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
+    from bench.core.identity import parse_study_name
+
     from . import report
     from .load import AnalysisError
 
@@ -141,7 +143,7 @@ def run_report(args) -> int:
         df, ref_models, notes = reference.overlay(df, reference.load(table), str(args.reference))
         against = dict(name=str(args.reference), table=str(table), models=ref_models, notes=notes)
     out = Path(args.out) if args.out else _default_dir(args) / "report.html"
-    named = {a.get("study", k.split("/")[0]) for k, a in attrs.items()} | set(args.study or [])
+    named = {a.get("study", parse_study_name(k)["study"]) for k, a in attrs.items()} | set(args.study or [])
     studies = sorted(set(df["study"].dropna().astype(str)) | named)
     defs = report.study_definitions(studies, Path(args.results), attrs)
     title = "Hyperparameter robustness: " + (", ".join(studies) or "(no studies)")

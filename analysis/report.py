@@ -16,6 +16,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from bench.core import paper
+from bench.core.identity import parse_study_name
 
 from . import figures, reference as reference_study, stats, summary, verdict
 
@@ -80,7 +81,7 @@ def study_definitions(studies, results: Path | None, attrs: dict) -> list[tuple[
         if toml:
             out.append((s, {"origin": str(toml), "text": toml.read_text(errors="replace")}))
             continue
-        own = {k: v for k, v in attrs.items() if k.split("/")[0] == s}
+        own = {k: v for k, v in attrs.items() if parse_study_name(k)["study"] == s}
         if own:
             text = "\n".join(f"{k}: {v}" for k, v in sorted(own.items()))
             out.append((s, {"origin": "optuna study user attrs", "text": text}))

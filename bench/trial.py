@@ -138,7 +138,7 @@ class Trainer:
         return bool(flag.item())
 
     def state(self) -> dict:
-        return dict(config=self.cfg.key, epoch=self.epoch, curve=self.curve, model=self.model.state_dict(),
+        return dict(config=self.cfg.identity(), epoch=self.epoch, curve=self.curve, model=self.model.state_dict(),
                     optimizer=self.optimizer.state_dict(),
                     ema=self.ema.module.state_dict() if self.ema is not None else None)
 
@@ -226,7 +226,7 @@ def _result(t: Trainer, chance: float, diverged: bool, seconds: float) -> dict:
     error = chance if diverged else min(r["error"] for r in curve)
     raw_error = chance if diverged else min(r["raw_error"] for r in curve)
     return dict(
-        config=t.cfg.key, error=error, raw_error=raw_error, final_error=curve[-1]["error"], diverged=diverged,
+        config=t.cfg.identity(), error=error, raw_error=raw_error, final_error=curve[-1]["error"], diverged=diverged,
         epochs_done=len(curve), seconds=sum(r["seconds"] for r in curve), run_seconds=seconds,
         img_per_s=float(np.mean([r["img_per_s"] for r in curve])), num_classes=t.data.num_classes, chance=chance,
         gflops=cx["flops"] / 1e9, params_m=cx["params"] / 1e6, acts_m=cx["acts"] / 1e6,

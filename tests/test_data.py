@@ -75,7 +75,7 @@ def test_synthetic_spec_n_and_conflict(cache):
     assert len(b.train) == 50 and b.name == "synthetic:50"
     with pytest.raises(DataError, match="conflicting"):
         load_data("synthetic:50", n_train=60, cache_dir=cache)
-    with pytest.raises(DataError, match="integer"):
+    with pytest.raises(DataError, match="whole number"):
         load_data("synthetic:lots", cache_dir=cache)
 
 

@@ -25,7 +25,7 @@ RECORD_ATTRS = {"study", "model", "optimizer", "budget", "epochs", "seed", "poin
 
 
 def fake_result(spec, error=40.0, diverged=False):
-    return dict(config=spec.cfg.key, error=error, raw_error=error + 1, diverged=diverged, num_classes=10,
+    return dict(config=spec.cfg.identity(), error=error, raw_error=error + 1, diverged=diverged, num_classes=10,
                 chance=90.0, gflops=0.004, params_m=0.26, acts_m=0.06, resolution=32, batch_size=spec.cfg.batch_size,
                 data=spec.cfg.data, seconds=1.5, curve=[dict(epoch=1, train_loss=2.0, error=error, raw_error=error + 1,
                                                          img_per_s=100.0, seconds=1.5, peak_mem_mb=10.0)])

@@ -94,6 +94,6 @@ def test_how_a_trial_runs_is_not_what_it_is(tmp_path):
 
     plain = TrialConfig(epochs=1, **TINY)
     fast = TrialConfig(epochs=1, **TINY, device="cuda", compile=True)
-    assert plain.key == fast.key and "compile" not in plain.key and "device" not in plain.key
-    atomic_write_json(tmp_path / "result.json", {"config": fast.key, "error": 12.0})
-    assert same_run(fast.key, plain) and finished(tmp_path, plain)["error"] == 12.0
+    assert plain.identity() == fast.identity() and "compile" not in plain.identity() and "device" not in plain.identity()
+    atomic_write_json(tmp_path / "result.json", {"config": fast.identity(), "error": 12.0})
+    assert same_run(fast.identity(), plain) and finished(tmp_path, plain)["error"] == 12.0

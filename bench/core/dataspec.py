@@ -1,14 +1,20 @@
 """Data specs (``synthetic[:N]``, ``cifar10:DIR``, ``cifar100:DIR``, ``imagefolder:DIR``) without
-torch: parsed and checked before a study launches anything (``bench.data`` loads them)."""
+torch: parsed once, at the boundary, into a typed, canonical :class:`DataSpec` (``bench.data``
+loads it). The canonical string is the spec's identity: ``synthetic`` and ``synthetic:10000`` (its
+default size) are one data set, so one trial."""
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.core.errors import UserError
 
 SCHEMES = ("synthetic", "cifar10", "cifar100", "imagefolder")
-_USAGE = "synthetic, synthetic:N, cifar10:DIR, cifar100:DIR, imagefolder:DIR"
+USAGE = "synthetic, synthetic:N, cifar10:DIR, cifar100:DIR, imagefolder:DIR"
 SYNTHETIC_TRAIN, SYNTHETIC_VAL = 10_000, 2_000
+SYNTHETIC_MAX = 1_000_000  # train images: 3 GB of uint8 at 32 px, generated in memory
+DECODES = ("auto", "cpu", "device")  # where make_loader decodes JPEGs: auto = the GPU on CUDA, else the CPU
 
 
 class DataError(UserError, ValueError):
@@ -16,22 +22,58 @@ class DataError(UserError, ValueError):
     corrupt file).  The message names the problem and the path."""
 
 
-def parse_spec(spec: str) -> tuple[str, str | None]:
-    """'scheme[:arg]' -> (scheme, arg or None); DataError for anything else."""
+@dataclass(frozen=True)
+class DataSpec:
+    """A parsed data spec: ``scheme`` and ``folder`` (the folder schemes) or ``size`` (synthetic's
+    train images). ``str()`` is its canonical form."""
+
+    scheme: str
+    folder: str | None = None
+    size: int = SYNTHETIC_TRAIN
+
+    def __str__(self) -> str:
+        if self.scheme == "synthetic":
+            return "synthetic" if self.size == SYNTHETIC_TRAIN else f"synthetic:{self.size}"
+        return f"{self.scheme}:{self.folder}"
+
+    def split_sizes(self) -> tuple[int, int] | None:
+        """(train, val) images, where they are known without reading the data."""
+        if self.scheme == "synthetic":
+            return self.size, SYNTHETIC_VAL
+        if self.scheme.startswith("cifar"):
+            return 50_000, 10_000
+        return None
+
+    def missing_folder(self) -> str | None:
+        """The folder it names if that is not a directory on this machine, else None."""
+        return None if self.folder is None or Path(self.folder).is_dir() else self.folder
+
+
+def parse(spec) -> DataSpec:
+    """'scheme[:arg]' (or a DataSpec) -> DataSpec; a one-line DataError for anything else."""
+    if isinstance(spec, DataSpec):
+        return spec
     if not isinstance(spec, str) or not spec.strip():
-        raise DataError(f"empty data spec; valid: {_USAGE}")
+        raise DataError(f"empty data spec; valid: {USAGE}")
     scheme, sep, arg = spec.strip().partition(":")
     scheme = scheme.lower()
     if scheme not in SCHEMES:
-        raise DataError(f"unknown data scheme {scheme!r} in {spec!r}; valid: {_USAGE}")
-    if scheme != "synthetic" and not arg:
-        raise DataError(f"data spec {spec!r} needs a folder: {scheme}:DIR")
-    return scheme, (arg if sep else None)
+        raise DataError(f"unknown data scheme {scheme!r} in {spec!r}; valid: {USAGE}")
+    if scheme != "synthetic":
+        if not arg:
+            raise DataError(f"data spec {spec!r} needs a folder: {scheme}:DIR")
+        return DataSpec(scheme, os.path.normpath(os.path.expanduser(arg)))
+    if not sep:
+        return DataSpec("synthetic")
+    try:
+        size = int(arg.replace("_", ""))
+    except ValueError:
+        raise DataError(f"synthetic:N needs a whole number of train images, got {arg!r} in {spec!r}") from None
+    if not 1 <= size <= SYNTHETIC_MAX:
+        raise DataError(f"synthetic:N takes 1 to {SYNTHETIC_MAX:,} train images, got {size:,} in {spec!r}")
+    return DataSpec("synthetic", size=size)
 
 
-def missing_folder(spec: str) -> str | None:
-    """The folder a spec names if it is not a directory on this machine, else None."""
-    scheme, arg = parse_spec(spec)
-    return None if scheme == "synthetic" or Path(arg).expanduser().is_dir() else arg
-
-DECODES = ("auto", "cpu", "device")  # where make_loader decodes JPEGs: auto = the GPU on CUDA, else the CPU
+def canonical(spec) -> str:
+    """The canonical string of a data spec (``synthetic:10_000`` -> ``synthetic``)."""
+    return str(parse(spec))

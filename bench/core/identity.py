@@ -1,14 +1,29 @@
-"""What a trial is (``TrialConfig``) and the one rule that says whether a stored result or
-checkpoint belongs to it (``same_run``). Light: no torch, so the runner can decide "finished?"
-without importing the engine."""
+"""What a trial is, said once: ``TrialConfig`` (what the engine trains) and its canonical identity,
+from which everything that names or recognises a trial derives: its key (the trial directory's
+name and the ``key`` user attr), the key's digest, the optuna study that holds it, and ``same_run``
+(whether a stored result or checkpoint is this trial's). Light: no torch, so the runner can decide
+"finished?" without importing the engine.
+
+Adding a field to ``TrialConfig`` changes all of them at once, unless it is named in
+``NOT_IDENTITY`` (how a trial runs, not what it is). A field at its default is left out of the
+canonical form, so a field added with a default orphans no earlier result, and the digest of every
+trial recorded before the field existed stays what it was.
+"""
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
+from bench.core import dataspec
 from bench.core.errors import UserError
+
+NOT_IDENTITY = ("device", "compile")  # where and how a trial runs: a result is the same run whatever they were
+KEY_FIELDS = ("model", "optimizer", "epochs", "seed")  # the readable part of a key (with the point)
+DIGEST_FIELDS = ("data", "recipe", "batch_size", "resolution", "lr", "wd")  # hashed after the budget, in this order
+STUDY_NAME_PARTS = ("study", "model", "optimizer", "budget")  # the optuna study of a trial: "<study>/<model>/..."
 
 
 class TrialError(UserError):
@@ -17,7 +32,8 @@ class TrialError(UserError):
 
 @dataclass(frozen=True)
 class TrialConfig:
-    """Everything that defines a trial; ``lr`` is for batch 2048 and is scaled to ``batch_size``."""
+    """Everything that defines a trial; ``lr`` is for batch 2048 and is scaled to ``batch_size``.
+    ``data`` is kept in its canonical form (``synthetic:10000`` is ``synthetic``)."""
 
     model: str
     optimizer: str
@@ -29,8 +45,14 @@ class TrialConfig:
     resolution: int | None = None
     seed: int = 0
     recipe: str = "light"
-    device: str | None = None  # where it runs, not what it is: not part of its identity
-    compile: bool = False  # torch.compile the training forward; how it runs, not part of its identity
+    device: str | None = None
+    compile: bool = False  # torch.compile the training forward
+
+    def __post_init__(self):
+        try:
+            object.__setattr__(self, "data", dataspec.canonical(self.data))
+        except dataspec.DataError as e:
+            raise TrialError(str(e)) from None
 
     def validate(self) -> None:
         """Raise TrialError for values no training can use."""
@@ -53,22 +75,48 @@ class TrialConfig:
             if not ok:
                 raise TrialError(message)
 
-    @property
-    def key(self) -> dict:
-        """The fields that define the run (stored with its checkpoint and result)."""
-        return {k: v for k, v in asdict(self).items() if k not in _HOW}
+    def identity(self) -> dict:
+        """The canonical form: every identity field, except those at their default that are neither
+        in the key nor in the digest (fields added later)."""
+        named = set(KEY_FIELDS) | set(DIGEST_FIELDS)
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in NOT_IDENTITY
+                and (f.name in named or getattr(self, f.name) != f.default)}
 
 
-_HOW = ("device", "compile")  # execution options: a result is the same run whatever they were
-_DEFAULTS = {f.name: f.default for f in fields(TrialConfig) if f.default is not MISSING}
+def trial_key(cfg: TrialConfig, budget: str, point: int) -> str:
+    """The deterministic id of a trial: ``<model>-<optimizer>-e<epochs>-p<point>-s<seed>-<digest>``."""
+    ident = cfg.identity()
+    extra = [[k, v] for k, v in ident.items() if k not in KEY_FIELDS and k not in DIGEST_FIELDS]
+    hashed = [budget] + [repr(ident[k]) if k in ("lr", "wd") else ident[k] for k in DIGEST_FIELDS] + extra
+    digest = hashlib.sha1(json.dumps(hashed).encode()).hexdigest()[:8]
+    return f"{cfg.model}-{cfg.optimizer}-e{cfg.epochs}-p{point}-s{cfg.seed}-{digest}"
+
+
+def study_name(study: str, model: str, optimizer: str, budget: str) -> str:
+    """The optuna study holding a bench study's trials of one model, optimizer and budget."""
+    return "/".join((study, model, optimizer, budget))
+
+
+def parse_study_name(name: str) -> dict:
+    """The parts of an optuna study name (as many as it has)."""
+    return dict(zip(STUDY_NAME_PARTS, name.split("/")))
 
 
 def same_run(stored, cfg: TrialConfig) -> bool:
-    """Whether a stored config (a result's or checkpoint's ``config``) is ``cfg``'s run: every field
-    that defines the run is equal, and a field missing from an older record reads as its default,
-    so adding a field with a default orphans no result."""
-    return isinstance(stored, dict) and all(stored.get(k, _DEFAULTS.get(k, MISSING)) == v
-                                            for k, v in cfg.key.items())
+    """Whether a stored config (a result's or checkpoint's ``config``) is ``cfg``'s run: the canonical
+    forms are equal, a field missing from an older record reading as its default (and a field
+    ``cfg`` does not have making it another run)."""
+    if not isinstance(stored, dict) or set(stored) - {f.name for f in fields(cfg)}:
+        return False
+    own = [f for f in fields(cfg) if f.name not in NOT_IDENTITY]
+    want = {f.name: getattr(cfg, f.name) for f in own}
+    have = {f.name: stored.get(f.name, f.default) for f in own}
+    if isinstance(have["data"], str):
+        try:
+            have["data"] = dataspec.canonical(have["data"])
+        except dataspec.DataError:
+            return False
+    return have == want
 
 
 def finished(out_dir, cfg: TrialConfig) -> dict | None:
@@ -77,4 +125,4 @@ def finished(out_dir, cfg: TrialConfig) -> dict | None:
         result = json.loads((Path(out_dir) / "result.json").read_text())
     except (OSError, ValueError):
         return None
-    return result if same_run(result.get("config"), cfg) else None
+    return result if isinstance(result, dict) and same_run(result.get("config"), cfg) else None

@@ -13,6 +13,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from bench.core import identity
+
 # column -> pandas dtype, in table order
 COLUMNS = {
     "study": "string", "model": "string", "family": "string", "optimizer": "string", "budget": "string",
@@ -22,7 +24,6 @@ COLUMNS = {
     "batch_size": "Int64", "data": "string", "seconds": "float64", "host": "string", "job_id": "string",
     "state": "string", "trial_number": "Int64",
 }  # fmt: skip
-STUDY_KEYS = ("study", "model", "optimizer", "budget")  # the parts of an optuna study name
 # what the runner copies from an engine result into the trial's user attrs
 RESULT_FIELDS = ("error", "raw_error", "diverged", "num_classes", "chance", "gflops", "params_m", "acts_m",
                  "resolution", "batch_size", "data", "seconds", "curve")  # fmt: skip
@@ -45,7 +46,7 @@ def value(result: dict) -> float | None:
 
 def row(trial, study_attrs: dict, study_name: str) -> dict:
     """One table row from an optuna FrozenTrial and its study's user attrs."""
-    parts = dict(zip(STUDY_KEYS, study_name.split("/")))
+    parts = identity.parse_study_name(study_name)
     attrs = {**parts, **study_attrs, **upgrade(dict(trial.user_attrs)), **trial.params}
     attrs.setdefault("sampling_seed", attrs.get("sampler_seed"))  # the attr's name before 0.2
     space = study_attrs.get("space") or {}
@@ -62,7 +63,7 @@ def row(trial, study_attrs: dict, study_name: str) -> dict:
 
 def study_of(summary) -> str:
     """The bench study an optuna study belongs to (its ``study`` attr, else its name's first part)."""
-    return summary.user_attrs.get("study", summary.study_name.split("/")[0])
+    return summary.user_attrs.get("study", identity.parse_study_name(summary.study_name)["study"])
 
 
 def from_storage(storage, studies=None) -> pd.DataFrame:

@@ -26,14 +26,14 @@ import os
 
 import torch
 
-from bench.core.dataspec import _USAGE, SCHEMES, SYNTHETIC_TRAIN, SYNTHETIC_VAL, DataError, parse_spec  # noqa: F401
+from bench.core.dataspec import SCHEMES, SYNTHETIC_TRAIN, SYNTHETIC_VAL, DataError, DataSpec, parse
 
 from . import synthetic
 from .cache import load_or_generate
 from .core import DataBundle, TensorSplit, balanced_subset, channel_stats
 from .loader import make_loader
 
-__all__ = ["load_data", "make_loader", "DataError", "TensorSplit", "DataBundle", "SCHEMES", "parse_spec"]
+__all__ = ["load_data", "make_loader", "DataError", "DataSpec", "TensorSplit", "DataBundle", "SCHEMES"]
 
 
 def _check_n(name: str, n: int | None) -> None:
@@ -42,32 +42,27 @@ def _check_n(name: str, n: int | None) -> None:
 
 
 def load_data(
-    spec: str = "synthetic", resolution: int = 32, *, n_train: int | None = None,
+    spec: str | DataSpec = "synthetic", resolution: int = 32, *, n_train: int | None = None,
     n_val: int | None = None, seed: int = 0, cache_dir: str | None = None,
 ) -> DataBundle:
-    scheme, arg = parse_spec(spec)
+    spec = parse(spec)
     if not isinstance(resolution, int) or resolution < 8:
         raise DataError(f"resolution must be an integer >= 8, got {resolution!r}")
     _check_n("n_train", n_train)
     _check_n("n_val", n_val)
-    if scheme == "synthetic":
-        return _load_synthetic(arg, resolution, n_train, n_val, seed, cache_dir)
-    if scheme in ("cifar10", "cifar100"):
-        return _load_cifar(scheme, arg, resolution, n_train, n_val, seed)
-    return _load_folder(arg, resolution, n_train, n_val, seed)
+    if spec.scheme == "synthetic":
+        return _load_synthetic(spec, resolution, n_train, n_val, seed, cache_dir)
+    if spec.scheme in ("cifar10", "cifar100"):
+        return _load_cifar(spec.scheme, spec.folder, resolution, n_train, n_val, seed)
+    return _load_folder(spec.folder, resolution, n_train, n_val, seed)
 
 
-def _load_synthetic(arg, resolution, n_train, n_val, seed, cache_dir) -> DataBundle:
-    n_spec = None
-    if arg:
-        try:
-            n_spec = int(arg.replace("_", ""))
-        except ValueError:
-            raise DataError(f"synthetic:N needs an integer number of train images, got {arg!r}") from None
-        _check_n("synthetic:N", n_spec)
-        if n_train is not None and n_train != n_spec:
-            raise DataError(f"conflicting train sizes: spec synthetic:{n_spec} but n_train={n_train}")
-    n_tr = n_spec or n_train or SYNTHETIC_TRAIN
+def _load_synthetic(spec: DataSpec, resolution, n_train, n_val, seed, cache_dir) -> DataBundle:
+    n_tr = spec.size
+    if n_train is not None:  # synthetic:N and n_train=N are the same request
+        if spec.size not in (n_train, SYNTHETIC_TRAIN):
+            raise DataError(f"conflicting train sizes: spec {spec} but n_train={n_train}")
+        n_tr = n_train
     n_va = n_val or SYNTHETIC_VAL
     if cache_dir is not None:
         cache_dir = os.fspath(cache_dir)
@@ -75,9 +70,8 @@ def _load_synthetic(arg, resolution, n_train, n_val, seed, cache_dir) -> DataBun
     va = load_or_generate("val", n_va, resolution, seed, cache_dir)
     train = TensorSplit(tr[0], tr[1])
     mean, std = channel_stats(train.images)
-    name = "synthetic" if n_tr == SYNTHETIC_TRAIN else f"synthetic:{n_tr}"
-    return DataBundle(name, synthetic.NUM_CLASSES, resolution, train, TensorSplit(va[0], va[1]),
-                      mean, std, class_names=synthetic.CLASS_NAMES)
+    return DataBundle(str(DataSpec("synthetic", size=n_tr)), synthetic.NUM_CLASSES, resolution, train,
+                      TensorSplit(va[0], va[1]), mean, std, class_names=synthetic.CLASS_NAMES)
 
 
 def _subset_split(images, labels, n, seed):

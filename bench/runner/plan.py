@@ -7,7 +7,6 @@ from pathlib import Path
 
 from bench.core.studies import StudyError
 
-CIFAR_TRAIN, CIFAR_VAL = 50_000, 10_000
 # Seconds a job spends before its first step (Python, torch, timm, the data cache), measured on the
 # 2-core laptop machine: the cost that running several trials per job shares out.
 JOB_START_S = 10.0
@@ -16,33 +15,32 @@ START_SHARE = 0.05  # the default chunk keeps start-up under this share of a job
 
 def split_sizes(data: str) -> tuple[int, int] | None:
     """(train, val) images of a data spec; None if it cannot be told without loading."""
-    from bench.core.dataspec import SYNTHETIC_TRAIN, SYNTHETIC_VAL, DataError, parse_spec
+    from bench.core.dataspec import DataError, parse
 
     try:
-        scheme, arg = parse_spec(data)
+        spec = parse(data)
     except DataError as e:
         raise StudyError(str(e)) from None
-    if scheme == "synthetic":
-        return (int(arg.replace("_", "")) if arg else SYNTHETIC_TRAIN), SYNTHETIC_VAL
-    if scheme.startswith("cifar"):
-        return CIFAR_TRAIN, CIFAR_VAL
-    counts = [sum(1 for d in (Path(arg) / split).iterdir() if d.is_dir() for _ in d.iterdir())
-              for split in ("train", "val") if (Path(arg) / split).is_dir()]
+    sizes = spec.split_sizes()
+    if sizes or spec.scheme != "imagefolder":
+        return sizes
+    counts = [sum(1 for d in (Path(spec.folder) / split).iterdir() if d.is_dir() for _ in d.iterdir())
+              for split in ("train", "val") if (Path(spec.folder) / split).is_dir()]
     return tuple(counts) if len(counts) == 2 else None
 
 
 def check(specs, cluster: str) -> str:
     """Fail before launch: a resolution a model's stem does not divide, or a data folder missing
     on this machine. On Slurm the folder may exist only on the cluster: then a note, not an error."""
+    from bench.core.dataspec import DataError, parse
     from bench.core.models import check_resolution
-    from bench.core.dataspec import DataError, missing_folder
 
     for model, res in sorted({(s.cfg.model, s.cfg.resolution) for s in specs}, key=str):
         check_resolution(model, res)
     notes = []
     for data in sorted({s.cfg.data for s in specs}):
         try:
-            folder = missing_folder(data)
+            folder = parse(data).missing_folder()
         except DataError as e:
             raise StudyError(str(e)) from None
         if folder and cluster != "slurm":

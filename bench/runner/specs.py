@@ -1,11 +1,10 @@
 """Expand a study and a budget (plus command-line overrides) into trial specs."""
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, replace
 
 from bench.core import paper
+from bench.core import identity
 from bench.core.identity import TrialConfig
 from bench.runner import sampling
 from bench.core.studies import Study, StudyError
@@ -44,15 +43,12 @@ class TrialSpec:
     @property
     def study_name(self) -> str:
         """The optuna study holding this trial (docs/records.md)."""
-        return f"{self.study}/{self.cfg.model}/{self.cfg.optimizer}/{self.budget}"
+        return identity.study_name(self.study, self.cfg.model, self.cfg.optimizer, self.budget)
 
     @property
     def key(self) -> str:
         """Deterministic id of the trial: its directory name and its ``key`` user attr."""
-        c = self.cfg
-        digest = hashlib.sha1(json.dumps([self.budget, c.data, c.recipe, c.batch_size, c.resolution,
-                                          repr(c.lr), repr(c.wd)]).encode()).hexdigest()[:8]
-        return f"{c.model}-{c.optimizer}-e{c.epochs}-p{self.point}-s{c.seed}-{digest}"
+        return identity.trial_key(self.cfg, self.budget, self.point)
 
 
 def expand(study: Study, ov: Overrides) -> list[TrialSpec]:
