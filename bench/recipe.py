@@ -20,8 +20,8 @@ if TYPE_CHECKING:  # torch and timm are imported where used: the CLI reads OPTIM
     from timm.utils import ModelEmaV3
     from torch import nn
 
-BASE_BATCH = 2048  # the paper's lrs are for this batch size; scaled linearly to the one used
-OPTIMIZERS = ("adamw", "sgd")
+from bench.core.paper import BATCH as BASE_BATCH  # the paper's lrs are for this batch; scaled linearly to the one used
+from bench.core.studies import OPTIMIZERS, RECIPES as RECIPE_NAMES
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ RECIPES = {
     "paper": Recipe(),
     "light": Recipe(mixup=0.0, cutmix=0.0, augment="light"),
 }
+assert tuple(RECIPES) == RECIPE_NAMES  # the study schema checks recipe names without importing torch
 
 
 def scaled_lr(lr: float, batch_size: int) -> float:

@@ -71,7 +71,7 @@ def test_bad_input_fails_before_launch(tmp_path, monkeypatch, capsys, argv, msg)
 
 def test_bad_resolution_in_a_study_fails_before_launch(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    toml = (ROOT / "studies/lr_wd.toml").read_text()
+    toml = studies.load("lr_wd").path.read_text()
     assert "[budgets.local]" in toml
     (tmp_path / "res.toml").write_text(toml.replace("[budgets.local]", "[budgets.local]\nresolution = 30"))
     assert main(["run", "--study", "res.toml", "--models", "vitc_mini", "--no-estimate"]) == 2

@@ -166,7 +166,7 @@ def test_bench_models_any_name(user_dir, capsys):
 # --- which lr/wd ranges a model takes ---------------------------------------------------------------------
 
 def _study(**extra) -> studies.Study:
-    raw = tomllib.loads((studies.STUDIES_DIR / "lr_wd.toml").read_text())
+    raw = tomllib.loads(studies.load("lr_wd").path.read_text())
     for key, table in extra.items():
         raw[key] = {**raw.get(key, {}), **table}
     return studies.parse(raw, name="lr_wd")
@@ -267,7 +267,7 @@ def test_study_of_factory_with_family_flag(user_dir):
     for s, trials in found:
         opt = s.user_attrs["optimizer"]
         assert s.user_attrs["family"] == "vit"
-        assert s.user_attrs["space"]["lr"] == [v * vit.budget("local").lr_factor("vit", opt) for v in vit.space("vit", opt)["lr"]]
+        assert s.user_attrs["space"]["lr"] == [v * vit.budget("local").lr_factor("vit", opt) for v in vit.window("vit", opt).lr]
         assert len(trials) == 2 and {t.state for t in trials} == {TrialState.COMPLETE}
         assert all(t.user_attrs["gflops"] * 1e9 == TINY_NET_MACS for t in trials)
 

@@ -56,7 +56,7 @@ def test_reference_study_pairs_families_by_draw():
         for opt in ("adamw", "sgd"):
             rows = df[(df["family"] == fam) & (df["optimizer"] == opt)]
             rows = rows.drop_duplicates("point").set_index("point").sort_index()
-            drawn = sampling.points(0, 24, budget.scale(study.space(fam, opt), fam, opt))
+            drawn = sampling.points(0, 24, study.window(fam, opt).scaled(budget.lr_factor(fam, opt)))
             np.testing.assert_allclose(rows[["lr", "wd"]].to_numpy(), drawn, rtol=1e-12, err_msg=f"{fam} {opt}")
 
 

@@ -71,8 +71,8 @@ def test_lr_wd_paper_budget_matches_the_paper():
     vitp = [s for s in ss if s.cfg.model == "vitp_4gf" and s.cfg.optimizer == "adamw"]
     assert len(vitp) == 64 and {s.cfg.epochs for s in vitp} == {50} and vitp[0].cfg.recipe == "paper"
     assert {s.cfg.optimizer for s in ss} == {"adamw", "sgd"}
-    assert study.space("vit", "sgd") == {"lr": (0.1, 3.2), "wd": (4e-6, 1.2e-4)}
-    assert study.space("regnety", "adamw") == {"lr": (1.25e-3, 4e-2), "wd": (0.0075, 0.24)}
+    assert study.window("vit", "sgd") == ((0.1, 3.2), (4e-6, 1.2e-4))
+    assert study.window("regnety", "adamw") == ((1.25e-3, 4e-2), (0.0075, 0.24))
     assert {s.cfg.batch_size for s in ss if s.cfg.model == "regnety_16gf"} == {1024}
 
 
@@ -97,7 +97,7 @@ def test_local_budget_scales_lrs_on_the_same_draws():
     for s in local:
         ref, factor = paper[(s.cfg.optimizer, s.point)], budget.lr_factor("vit", s.cfg.optimizer)
         assert s.cfg.lr == pytest.approx(factor * ref.cfg.lr) and s.cfg.wd == ref.cfg.wd
-        assert s.space[0] == tuple(factor * v for v in study.space("vit", s.cfg.optimizer)["lr"])
+        assert s.space[0] == tuple(factor * v for v in study.window("vit", s.cfg.optimizer).lr)
     opt_study = studies.load("optimizer")
     tuned = expand(opt_study, Overrides(budget="local", models=("vitc_mini",), optimizers=("adamw",)))
     assert tuned[0].cfg.lr == pytest.approx(opt_study.budget("local").lr_factor("vit", "adamw") * 2.5e-3)
@@ -153,10 +153,10 @@ def test_unregistered_model_is_named(tmp_path):
     ("lr = [1e-4, 1e-2]", "lr = [1e-2, 1e-4]", "low < high"),
     ("trials = 3", "trials = 3\ncolour = 1", "unknown key 'colour'; valid: budgets, "),
     ('epoch_scale = 0.04', 'epoch_scale = 0.04\nepoch = 3', "unknown key 'epoch'; valid: batch_size"),
-    ('points = "random"', 'points = "grid"', "points must be 'random' or 'tuned'"),
+    ('points = "random"', 'points = "grid"', "points must be one of random, tuned, got 'grid'"),
     ("trials = 3", 'trials = 3\noptimizers = ["adam"]', "unknown optimizer 'adam'; valid: adamw, sgd"),
     ("trials = 3", "trials = 3 3", "not valid TOML"),
-    ('epoch_scale = 0.04', 'epoch_scale = 0.04\nlr_scale = 0', "lr_scale must be a number > 0"),
+    ('epoch_scale = 0.04', 'epoch_scale = 0.04\nlr_scale = 0', "lr_scale: must be a number > 0"),
     ('epoch_scale = 0.04', 'epoch_scale = 0.04\nlr_scale = { adam = 2 }', "lr_scale.adam names an unknown optimizer"),
 ])
 def test_bad_study_files(tmp_path, old, new, msg):
@@ -187,7 +187,7 @@ def test_common_random_numbers_pair_models():
 
 
 def test_sampling_is_seeded_and_prefix_stable():
-    space = {"lr": (1e-4, 1e-2), "wd": (1e-3, 1.0)}
+    space = studies.Window(studies.Range(1e-4, 1e-2), studies.Range(1e-3, 1.0))
     assert sampling.points(7, 10, space) == sampling.points(7, 10, space)
     assert sampling.points(7, 10, space)[:4] == sampling.points(7, 4, space)
     assert sampling.points(7, 4, space) != sampling.points(8, 4, space)

@@ -35,7 +35,8 @@ TABLE3 = {
 TABLE3_EPOCHS = 50
 
 # Table 4 right: sampled ranges (lo, hi) per family and optimizer, for lr (per batch 2048) and wd.
-# Each is the family's good value x [1/8, 4].
+# Each is the family's good value x WINDOW.
+WINDOW = (1 / 8, 4)
 RANGES = {
     ("vit", "adamw"): {"lr": (2.5e-4, 8.0e-3), "wd": (0.02, 0.8)},
     ("vit", "sgd"): {"lr": (0.1, 3.2), "wd": (4e-6, 1.2e-4)},
@@ -62,10 +63,9 @@ BORROW = {"vitp_mini": "vitp_1gf", "vitc_mini": "vitc_1gf", "regnety_mini": "reg
           **{f"regnety_{n}mf": "regnety_1gf" for n in (1, 4, 18)},
           **{f"vitc_4gf_s{i}": "vitc_4gf" for i in range(1, 5)}, **{f"vitc_4mf_s{i}": "vitc_4mf" for i in range(1, 5)}}
 
-# The paper's protocol as a study budget: ImageNet-1k, its recipe, batch 2048 (1024 / 512 for the
-# largest RegNetYs, as pycls's configs), lr scaled linearly from batch 2048.
-PAPER_BUDGET = {"data": "imagefolder:data/imagenet", "recipe": "paper", "epoch_scale": 1.0,
-                "batch_size": {"default": 2048, "regnety_16gf": 1024, "regnety_32gf": 512}}
+# The paper's batch: 2048 (1024 / 512 for the largest RegNetYs, as pycls's configs); lrs are for 2048.
+BATCH = 2048
+BATCH_OF = {"regnety_16gf": 1024, "regnety_32gf": 512}
 
 # Sec. 6 remark (Fig. 5, SGD, 18GF): fraction of runs within 4 points of the best.
 WITHIN4 = {("vitc_18gf", "sgd"): (0.60, "about 60%"), ("vitp_18gf", "sgd"): (0.20, "fewer than 20%")}

@@ -32,10 +32,9 @@ import pandas as pd
 from bench.core import records
 from bench.core.identity import TrialConfig
 from bench.runner import orchestrate
+from bench.core.studies import Overrides, Plan, Study, StudyError, resolve
 from bench.runner.specs import TrialSpec
-from bench.core.studies import Study, StudyError
 
-GOOD_IN_RANGE = 8.0  # Table 4 right: each range is the good value x [1/8, 4], so good = low x 8
 SPARE = 2.0  # a window holds an optimum with this factor to spare on either side
 
 
@@ -46,7 +45,7 @@ class Grid:
     family: str
     optimizer: str
     models: tuple[str, ...]
-    centre0: float  # the window centre before calibration (the study's good value x lr_scale)
+    centre0: float  # the window's centre before calibration (its good value: the study's x lr_scale)
     wd: float
     ks: list[int] = field(default_factory=list)
 
@@ -54,8 +53,8 @@ class Grid:
         return self.centre0 * step**k
 
 
-def grids(study: Study, budget_name: str, families, points: int, models=None) -> list[Grid]:
-    """The starting grids: ``points`` lrs centred on each window's current centre."""
+def _plan(study: Study, budget_name: str, models=None) -> Plan:
+    """The budget's plan over bench's own models (the families calibrate sets the windows of)."""
     from bench.core import models as registry
 
     budget = study.budget(budget_name)
@@ -63,34 +62,37 @@ def grids(study: Study, budget_name: str, families, points: int, models=None) ->
     if others:
         raise StudyError(f"bench calibrate calibrates the families of bench's models; {others[0]!r} is not one "
                          f"(valid: {', '.join(registry.MODEL_NAMES)})")
+    own = tuple(m for m in models or budget.models or study.models if registry.family(m) is not None)
+    return resolve(study, Overrides(budget=budget_name, models=own))
+
+
+def grids(study: Study, budget_name: str, families, points: int, models=None) -> list[Grid]:
+    """The starting grids: ``points`` lrs centred on each window's current centre, wd at its geometric centre."""
+    plan = _plan(study, budget_name, models)
     by_family: dict[str, list[str]] = {}
-    for m in models or budget.models or study.models:
-        if registry.family(m) is not None:  # models bench does not register take their family's window
-            by_family.setdefault(registry.family(m), []).append(m)
+    for m in plan.models:
+        by_family.setdefault(plan.family_of[m], []).append(m)
     unknown = sorted(set(families or ()) - set(by_family))
     if unknown:
         raise StudyError(f"no models of family {unknown[0]!r} in budget {budget_name!r}; "
                          f"families there: {', '.join(sorted(by_family))}")
     out = []
     for fam in families or sorted(by_family):
-        for opt in study.optimizers:
-            space = study.space(fam, opt)
-            good = space["lr"][0] * GOOD_IN_RANGE * budget.lr_factor(fam, opt)
-            wd = math.sqrt(space["wd"][0] * space["wd"][1])
+        for opt in plan.optimizers:
+            window = plan.window(by_family[fam][0], opt)
             lo = -(points // 2)
-            out.append(Grid(fam, opt, tuple(by_family[fam]), good, wd, list(range(lo, lo + points))))
+            out.append(Grid(fam, opt, tuple(by_family[fam]), window.good_lr, window.wd.centre, list(range(lo, lo + points))))
     return out
 
 
 def specs(study: Study, budget_name: str, grid: Grid, step: float, seeds: int, max_k: int) -> list[TrialSpec]:
     """The trials of a grid: every model x lr x seed at the budget's first epochs."""
-    budget = study.budget(budget_name)
-    epochs = budget.epochs(study.epochs[0])
-    space = ((grid.lr(-max_k, step), grid.lr(max_k, step)), study.space(grid.family, grid.optimizer)["wd"])
-    return [TrialSpec(study=f"calibrate_{study.name}", budget=budget.name, family=grid.family, point=k, space=space,
+    plan = _plan(study, budget_name, grid.models)
+    space = ((grid.lr(-max_k, step), grid.lr(max_k, step)), tuple(study.window(grid.family, grid.optimizer).wd))
+    return [TrialSpec(study=f"calibrate_{study.name}", budget=budget_name, family=grid.family, point=k, space=space,
                       cfg=TrialConfig(model=m, optimizer=grid.optimizer, lr=grid.lr(k, step), wd=grid.wd,
-                                      epochs=epochs, batch_size=budget.batch_for(m), data=budget.data,
-                                      resolution=budget.resolution, seed=s, recipe=budget.recipe))
+                                      epochs=plan.epochs[0], batch_size=plan.budget.batch_for(m), data=plan.data,
+                                      resolution=plan.resolution, seed=s, recipe=plan.budget.recipe))
             for m in grid.models for k in grid.ks for s in range(seeds)]
 
 
@@ -152,14 +154,14 @@ def run(study: Study, budget_name: str, lopts, ropts, *, families=None, models=N
 
 def _record(study: Study, budget_name: str, todo: list[Grid], df: pd.DataFrame, step: float, seeds: int,
             seconds: float, out: Path | None, log) -> dict:
-    budget = study.budget(budget_name)
+    plan = _plan(study, budget_name)
     rows, scale, tuned = [], {}, {}
     for g in todo:
         m = means(df, g)
         opt = optima(m, g.models)
         model_lr = {mod: g.lr(k, step) for mod, k in opt.items() if mod != "family"}
         c, missed = centre(g.lr(opt["family"], step), list(model_lr.values()))
-        good = study.space(g.family, g.optimizer)["lr"][0] * GOOD_IN_RANGE
+        good = study.window(g.family, g.optimizer).good_lr  # the paper's: centre = good x lr_scale
         scale.setdefault(g.family, {})[g.optimizer] = round(c / good, 4)
         for mod, lr in model_lr.items():
             tuned.setdefault(g.optimizer, {})[mod] = [lr, g.wd]
@@ -172,8 +174,8 @@ def _record(study: Study, budget_name: str, todo: list[Grid], df: pd.DataFrame, 
             family_optimum=g.lr(opt["family"], step), centre=c, window=[c / 8, c * 4],
             bracketed=all(opt[mod] not in edges for mod in opt), misses=[list(model_lr)[i] for i in missed],
             paper_good_value=good, lr_scale=scale[g.family][g.optimizer]))
-    record = dict(study=study.name, budget=budget_name, epochs=budget.epochs(study.epochs[0]), data=budget.data,
-                  recipe=budget.recipe, seeds=seeds, step=step, spare=SPARE, metric="error (EMA model, best epoch)",
+    record = dict(study=study.name, budget=budget_name, epochs=plan.epochs[0], data=plan.data,
+                  recipe=plan.budget.recipe, seeds=seeds, step=step, spare=SPARE, metric="error (EMA model, best epoch)",
                   trials=sum(sum(r["runs"]) for r in rows), seconds=round(seconds, 1), windows=rows,
                   toml=toml_line(scale), tuned=tuned, tuned_toml=tuned_lines(budget_name, tuned))
     out = Path(out or Path("results") / f"calibrate_{study.name}" / f"{budget_name}.json")

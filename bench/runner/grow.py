@@ -18,7 +18,7 @@ from analysis import verdict
 from bench.core import records
 from bench.io import atomic_write_json
 from bench.runner import launch, orchestrate, plan
-from bench.runner.specs import Overrides, expand
+from bench.runner.specs import Overrides, expand, resolve
 from bench.core.studies import Study, StudyError
 
 DESIGN = "design.json"
@@ -30,14 +30,14 @@ def run(study_def: Study, ov: Overrides, lopts: launch.LaunchOptions, ropts: orc
     unknown = sorted(set(claims) - set(verdict.CLAIMS))
     if unknown:
         raise StudyError(f"--until-decided: unknown claim {unknown[0]!r}; valid: {', '.join(verdict.CLAIMS)}")
-    budget = study_def.budget(ov.budget)
-    start = ov.trials or budget.trials or study_def.trials
+    plan = resolve(study_def, ov)
+    start = plan.points
     if study_def.points != "random":
         raise StudyError(f"--until-decided grows a random search; study {study_def.name!r} has {study_def.points} points")
     if max_points < start:
         raise StudyError(f"--max-points {max_points} is below the study's {start} points")
     design = verdict.Design.grown(start, max_points)
-    seed = study_def.seed if ov.seed is None else ov.seed
+    seed = plan.seed
     root = Path(ropts.results) / study_def.name
     log(_plan(study_def, ov, lopts, ropts, design, claims, seed))
     if ropts.dry_run:

@@ -21,7 +21,7 @@ from bench.io import atomic_write_json
 from bench.runner import launch, plan, storage
 from bench.runner.job import HEARTBEAT_S, read_error
 from bench.runner.progress import Bar
-from bench.runner.specs import CONFIRM_SEED0, Overrides, TrialSpec, confirm, expand
+from bench.runner.specs import CONFIRM_SEED0, Overrides, TrialSpec, confirm, expand, resolve, specs_of
 from bench.core.studies import Study, StudyError
 
 HOST = socket.gethostname()
@@ -55,9 +55,9 @@ class Slot:
 
 def run(study_def: Study, ov: Overrides, lopts: launch.LaunchOptions, ropts: RunOptions, log=print) -> int:
     """Run (or resume) a study; returns the exit code (1 if some trials failed)."""
-    seed = study_def.seed if ov.seed is None else ov.seed
-    confirm = (lambda store: _confirm_specs(study_def, ov, store, seed, ropts.confirm)) if ropts.confirm else None
-    return execute(study_def.name, expand(study_def, ov), seed, lopts, ropts, log, confirm)
+    plan = resolve(study_def, ov)
+    confirm = (lambda store: _confirm_specs(study_def, ov, store, plan.seed, ropts.confirm)) if ropts.confirm else None
+    return execute(study_def.name, specs_of(plan), plan.seed, lopts, ropts, log, confirm)
 
 
 def open_store(name: str, ropts: RunOptions) -> storage.Store | None:
