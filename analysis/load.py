@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.core import records
+from bench.core import layout, records, storages
 from bench.core.errors import UserError
 
-JOURNAL = "optuna.journal"
 
 
 class AnalysisError(UserError, ValueError):
@@ -23,18 +22,10 @@ class AnalysisError(UserError, ValueError):
 
 
 def _open_storage(source: str):
-    import optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    if "://" in source:
-        try:
-            return optuna.storages.get_storage(source)
-        except Exception as exc:  # noqa: BLE001 - any driver error is a user error here
-            raise AnalysisError(f"cannot open storage {source!r}: {exc}".splitlines()[0]) from None
-    if not Path(source).is_file():
+    """The storage at ``source`` (bench.core.storages: one line for a bad journal or database)."""
+    if not storages.is_url(source) and not Path(source).exists():
         raise AnalysisError(f"{source} not found (expected a results dir, optuna journal, storage URL or csv/parquet)")
-    return JournalStorage(JournalFileBackend(str(source)))
+    return storages.open_storage(source)
 
 
 def _from_storage(source: str, study: str | list[str] | None) -> tuple[pd.DataFrame, dict]:
@@ -62,17 +53,11 @@ def _from_table(path: Path) -> pd.DataFrame:
     return df
 
 
-def find_studies(results: str | Path) -> dict[str, Path]:
-    """Map study name -> journal path for every ``<results>/<study>/optuna.journal``."""
-    root = Path(results)
-    return {p.parent.name: p for p in sorted(root.glob(f"*/{JOURNAL}"))} if root.is_dir() else {}
-
-
 def load_trials_with_attrs(source, study=None) -> tuple[pd.DataFrame, dict]:
     """Like :func:`load_trials`, also returning each optuna study's user attrs by name."""
     src = str(source)
     path = Path(src)
-    if "://" in src:
+    if storages.is_url(src):
         df, attrs = _from_storage(src, study)
     elif path.suffix in (".csv", ".parquet"):
         if not path.is_file():
@@ -85,14 +70,14 @@ def load_trials_with_attrs(source, study=None) -> tuple[pd.DataFrame, dict]:
             if unknown:
                 raise AnalysisError(f"unknown study {', '.join(unknown)}; valid: {', '.join(known) or '(none)'}")
             df = df[df["study"].isin(wanted)]
-    elif path.is_dir() and (path / JOURNAL).is_file():
-        df, attrs = _from_storage(str(path / JOURNAL), study)
+    elif path.is_dir() and (path / layout.JOURNAL).is_file():
+        df, attrs = _from_storage(str(path / layout.JOURNAL), study)
     elif path.is_dir():
-        found = find_studies(path)
+        found = {name: where.journal for name, where in layout.studies_in(path).items()}
         wanted = [study] if isinstance(study, str) else list(study or found)
         unknown = [w for w in wanted if w not in found]
         if unknown or not found:
-            valid = ", ".join(found) or f"(none: no */{JOURNAL} under {path})"
+            valid = ", ".join(found) or f"(none: no */{layout.JOURNAL} under {path})"
             raise AnalysisError(f"unknown study {', '.join(unknown) or '(any)'}; valid: {valid}")
         parts = [_from_storage(str(found[w]), None) for w in wanted]
         df = pd.concat([p[0] for p in parts], ignore_index=True)

@@ -29,6 +29,11 @@ def atomic_save(obj, path) -> None:
     _atomic(path, lambda f: torch.save(obj, f))
 
 
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``data`` atomically."""
+    _atomic(path, lambda f: f.write(data))
+
+
 def atomic_write_json(path, obj) -> None:
     """Write ``obj`` as JSON atomically (NaN is not valid JSON: callers store None instead)."""
     _atomic(path, lambda f: f.write(json.dumps(obj, indent=1, allow_nan=False).encode()))

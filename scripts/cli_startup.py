@@ -41,7 +41,7 @@ def seed(results: Path) -> None:
     from bench.runner import storage
     from bench.runner.specs import Overrides, expand
 
-    store = storage.Store.open(storage.journal_path(results, "lr_wd"))
+    store = storage.Store.open(StudyDir(results, "lr_wd").journal)
     for i, s in enumerate(expand(studies.load("lr_wd"), Overrides(models=("vitp_mini", "vitc_mini"), trials=4))):
         err = 20.0 + (7 * i) % 30
         store.complete(store.start(store.study(s, 0), s), dict(

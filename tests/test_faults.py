@@ -22,6 +22,7 @@ from test_runner import fake_result
 from bench.cli import main
 from bench.io import atomic_write_json
 from bench.core import studies
+from bench.core.layout import StudyDir
 from bench.runner import storage
 from bench.runner.specs import Overrides, expand
 
@@ -33,7 +34,7 @@ env = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def trials(results: Path, study="lr_wd"):
-    store = storage.Store.open(storage.journal_path(results, study), create=False)
+    store = storage.Store.open(StudyDir(results, study).journal, create=False)
     return [t for name, _ in store.summaries() for t in store.trials(name)]
 
 
@@ -74,7 +75,7 @@ def test_torn_journal_tail(tmp_path, monkeypatch, capsys):
     results = tmp_path / "results"
     errors = finish_on_disk(results, 1)
     assert main([*STUDY, "--trials", "1"]) == 0
-    path = storage.journal_path(results, "lr_wd")
+    path = StudyDir(results, "lr_wd").journal
     torn = path.read_bytes().splitlines(keepends=True)[-1][:40]
     with open(path, "ab") as f:
         f.write(torn)  # the first 40 bytes of a record, no newline
@@ -100,7 +101,7 @@ def test_corrupt_journal_record_then_repair(tmp_path, monkeypatch, capsys):
     results = tmp_path / "results"
     errors = finish_on_disk(results, 2)
     assert main([*STUDY, "--trials", "2"]) == 0
-    path = storage.journal_path(results, "lr_wd")
+    path = StudyDir(results, "lr_wd").journal
     lines = path.read_bytes().splitlines(keepends=True)
     mid = len(lines) // 2
     glued = lines[mid + 3][:25] + lines[mid + 4]  # torn record + the whole one appended after it
@@ -132,7 +133,7 @@ def test_repair_records_finished_trials_whose_records_are_lost(tmp_path, monkeyp
     results = tmp_path / "results"
     errors = finish_on_disk(results, 1)
     assert main([*STUDY, "--trials", "1"]) == 0
-    path = storage.journal_path(results, "lr_wd")
+    path = StudyDir(results, "lr_wd").journal
     lines = path.read_bytes().splitlines(keepends=True)
     keep = [ln if b'"state":1' not in ln else b"{not json\n" for ln in lines]  # state 1: COMPLETE
     path.write_bytes(b"".join(keep))
@@ -150,7 +151,7 @@ def test_repair_refuses_while_a_runner_holds_the_study(tmp_path, monkeypatch, ca
     with open(tmp_path / "results/lr_wd/runner.lock", "a+") as f:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         assert main(["repair", "--study", "lr_wd"]) == 2
-    assert "a `bench run` is running this study" in capsys.readouterr().err
+    assert "another `bench run` or `bench repair` holds this study" in capsys.readouterr().err
     assert not list((tmp_path / "results/lr_wd").glob("*.bak-*"))
 
 

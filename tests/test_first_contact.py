@@ -11,6 +11,7 @@ from test_runner import fake_result
 
 from bench.cli import main
 from bench.core import studies
+from bench.core.layout import StudyDir
 from bench.runner import storage
 from bench.runner.specs import Overrides, expand
 
@@ -30,7 +31,7 @@ print("HEAVY", sorted(m for m in ("torch", "timm") if m in sys.modules), code)
 def study(tmp_path_factory) -> Path:
     """A results dir with a recorded lr_wd study of 8 trials."""
     results = tmp_path_factory.mktemp("first") / "results"
-    store = storage.Store.open(storage.journal_path(results, "lr_wd"))
+    store = storage.Store.open(StudyDir(results, "lr_wd").journal)
     for i, s in enumerate(expand(studies.load("lr_wd"), Overrides(models=("vitp_mini", "vitc_mini"), trials=2))):
         store.complete(store.start(store.study(s, 0), s), fake_result(s, error=20.0 + 3 * i), host="h", job_id="1")
     return results

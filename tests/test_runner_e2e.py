@@ -13,6 +13,7 @@ from optuna.trial import TrialState
 import analysis
 from bench.core import records
 from bench.cli import main
+from bench.core.layout import StudyDir
 from bench.runner import storage
 
 pytestmark = pytest.mark.slow
@@ -20,7 +21,7 @@ TINY = ["--data", "synthetic:256", "--no-estimate", "--no-progress"]
 
 
 def trials(tmp_path, study="lr_wd"):
-    store = storage.Store.open(storage.journal_path(tmp_path / "results", study))
+    store = storage.Store.open(StudyDir(tmp_path / "results", study).journal)
     return [t for name, _ in store.summaries() for t in store.trials(name)]
 
 

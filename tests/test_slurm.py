@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
+from bench.core.layout import StudyDir
 from bench.runner import storage
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
@@ -64,7 +65,7 @@ def test_slurm_array_failure_and_requeue(slurm, tmp_path):
 
     jobs = {d.name: json.loads((d / "job.json").read_text())["job_id"] for d in trial_dirs.iterdir()}
     assert len(jobs) == 2 and len({j.split("_")[0] for j in jobs.values()}) == 1  # one array
-    store = storage.Store.open(storage.journal_path(tmp_path / "results", "sl"))
+    store = storage.Store.open(StudyDir(tmp_path / "results", "sl").journal)
     ts = [t for name, _ in store.summaries() for t in store.trials(name)]
     by_model = {m: [t for t in ts if t.user_attrs["model"] == m] for m in ("vitc_mini", "vitp_mini")}
     assert [t.state for t in by_model["vitc_mini"]] == [TrialState.COMPLETE]

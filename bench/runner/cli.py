@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from bench.core.errors import UserError
+from bench.core.layout import StudyDir
 from bench.recipe import OPTIMIZERS
 
 
@@ -113,7 +114,7 @@ def calibrate(args) -> int:
     if args.reference:
         out = Path("results") / "reference" / "calibration" / f"{study.name}_{args.budget}.json"
     elif out is None:
-        out = Path(args.results) / f"calibrate_{study.name}" / f"{args.budget}.json"
+        out = StudyDir(args.results, f"calibrate_{study.name}").calibration(args.budget)
     cal.run(study, args.budget, _launch_options(args), _run_options(args), families=args.families,
             models=_tuple(args.models), seeds=args.seeds, points=args.points, step=args.step, out=out)
     return 0
@@ -129,8 +130,8 @@ def status(args) -> int:
         for name, attrs in store.summaries():
             if args.study and attrs.get("study") != args.study:
                 continue
-            root = study_dir or Path(args.results) / attrs.get("study", "")
-            alive = lambda t, root=root: orchestrate.job_alive(root / "trials" / t.user_attrs.get("key", ""))  # noqa: E731
+            where = study_dir or StudyDir(args.results, attrs.get("study", ""))
+            alive = lambda t, where=where: orchestrate.job_alive(where.trial(t.user_attrs.get("key", "")))  # noqa: E731
             rows.append((name, progress.counts(store.trials(name), alive)))
     if not rows:
         raise UserError(f"no trials stored{' for study ' + repr(args.study) if args.study else ''} "
@@ -147,7 +148,7 @@ def export(args) -> int:
     df = ex.table(store.optuna, args.study)
     if df.empty:
         raise UserError(f"study {args.study!r} has no finished trials in {_where(args)}")
-    out = args.out or str(Path(args.results) / args.study / f"trials.{args.format}")
+    out = args.out or str(StudyDir(args.results, args.study).export(args.format))
     if out == "-":
         if args.format != "csv":
             raise UserError("--out - (stdout) is for --format csv only")
@@ -163,18 +164,20 @@ def export(args) -> int:
 
 def _storages(args):
     """(study dir or None, storage.Store) pairs that the command reads."""
+    from bench.core import layout
     from bench.runner import storage
 
     if args.storage:
         return [(None, storage.Store.open(args.storage, create=False) or _no_file(args.storage))]
-    results = Path(args.results)
-    paths = [storage.journal_path(results, args.study)] if args.study else sorted(results.glob("*/optuna.journal"))
-    found = [p for p in paths if p.exists()]
+    found = layout.studies_in(args.results)
+    if args.study:
+        if args.study not in found:
+            raise UserError(f"no results for study {args.study!r} in {args.results}/"
+                            + (f"; studies with results: {', '.join(found)}" if found else ""))
+        found = {args.study: found[args.study]}
     if not found:
-        have = sorted(p.parent.name for p in results.glob("*/optuna.journal"))
-        raise UserError(f"no results{' for study ' + repr(args.study) if args.study else ''} in {results}/"
-                         + (f"; studies with results: {', '.join(have)}" if have else ""))
-    return [(p.parent, storage.Store.open(p, create=False)) for p in found]
+        raise UserError(f"no results in {args.results}/ (no <study>/{layout.JOURNAL} there)")
+    return [(where, storage.Store.open(where.journal, create=False)) for where in found.values()]
 
 
 def repair(args) -> int:
@@ -186,8 +189,8 @@ def repair(args) -> int:
         raise UserError("give --study S (results/S/optuna.journal) or --storage FILE")
     if args.storage and "://" in args.storage:
         raise UserError(f"{storage.redact(args.storage)} is a database: only journal files need repair")
-    path = Path(args.storage) if args.storage else storage.journal_path(args.results, args.study)
-    trials_dir = Path(args.trials_dir) if args.trials_dir else None if args.storage else path.parent / "trials"
+    path = Path(args.storage) if args.storage else StudyDir(args.results, args.study).journal
+    trials_dir = Path(args.trials_dir) if args.trials_dir else None if args.storage else StudyDir(args.results, args.study).trials
     report = rp.repair(path if path.exists() else _no_file(path), trials_dir)
     print(report)
     return 0

@@ -19,6 +19,7 @@ from bench.core import records
 from bench.io import atomic_write_json
 from bench.runner import launch, orchestrate, plan
 from bench.runner.specs import Overrides, expand, resolve
+from bench.core import studies
 from bench.core.studies import Study, StudyError
 
 DESIGN = "design.json"
@@ -47,7 +48,7 @@ def run(study_def: Study, ov: Overrides, lopts: launch.LaunchOptions, ropts: orc
     code = 0
     for n in design.looks:
         code = orchestrate.execute(study_def.name, expand(study_def, replace(ov, trials=n)), seed, lopts,
-                                   replace(ropts, estimate=False), log)
+                                   replace(ropts, estimate=False), log, study_text=studies.text(study_def))
         store = orchestrate.open_store(study_def.name, ropts)
         df = records.from_storage(store.optuna, [study_def.name])
         f = verdict.findings(df, design=design, power=False)

@@ -5,7 +5,7 @@ is recorded without retraining; ``job.json`` + ``heartbeat`` tell whether its jo
 """
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import json
 import socket
 import time
@@ -17,11 +17,13 @@ from optuna.trial import TrialState
 
 from bench.core.identity import finished
 from bench.core.errors import UserError
-from bench.io import atomic_write_json
+from bench.io import atomic_write_bytes, atomic_write_json
+from bench.core.layout import StudyDir
 from bench.runner import launch, plan, storage
 from bench.runner.job import HEARTBEAT_S, read_error
 from bench.runner.progress import Bar
 from bench.runner.specs import CONFIRM_SEED0, Overrides, TrialSpec, confirm, expand, resolve, specs_of
+from bench.core import studies
 from bench.core.studies import Study, StudyError
 
 HOST = socket.gethostname()
@@ -57,29 +59,30 @@ def run(study_def: Study, ov: Overrides, lopts: launch.LaunchOptions, ropts: Run
     """Run (or resume) a study; returns the exit code (1 if some trials failed)."""
     plan = resolve(study_def, ov)
     confirm = (lambda store: _confirm_specs(study_def, ov, store, plan.seed, ropts.confirm)) if ropts.confirm else None
-    return execute(study_def.name, specs_of(plan), plan.seed, lopts, ropts, log, confirm)
+    return execute(study_def.name, specs_of(plan), plan.seed, lopts, ropts, log, confirm, studies.text(study_def))
 
 
 def open_store(name: str, ropts: RunOptions) -> storage.Store | None:
     """Study ``name``'s storage for reading (``--storage``, else its journal; None if absent)."""
-    return storage.Store.open(ropts.storage or storage.journal_path(ropts.results, name), create=False)
+    return storage.Store.open(ropts.storage or StudyDir(ropts.results, name).journal, create=False)
 
 
 def execute(name: str, specs: list[TrialSpec], seed: int, lopts: launch.LaunchOptions, ropts: RunOptions,
-            log=print, confirm=None) -> int:
+            log=print, confirm=None, study_text: str = "") -> int:
     """Reconcile ``specs`` (or ``confirm(store)``'s) with the storage and the trial dirs under
-    ``results/<name>/``, launch what is left and record it; returns 1 if some trials failed, else 0."""
-    root = Path(ropts.results) / name
+    ``results/<name>/``, launch what is left and record it; returns 1 if some trials failed, else 0.
+    ``study_text`` (the study file as read) is kept beside the results: a report shows what the
+    trials ran with, not what the file says later."""
+    where = StudyDir(ropts.results, name)
     note = plan.check(specs, lopts.cluster)
-    with _lock(root, ropts.dry_run):  # before opening: only the lock holder may heal the journal
-        store = storage.Store.open(ropts.storage or storage.journal_path(ropts.results, name),
-                                   create=not ropts.dry_run)
+    with _locked(where, ropts.dry_run):  # before opening: only the lock holder may heal the journal
+        store = storage.Store.open(ropts.storage or where.journal, create=not ropts.dry_run)
         if confirm:
             specs = confirm(store)
-        slots = _reconcile(specs, store, seed, root, create=not ropts.dry_run)
+        slots = _reconcile(specs, store, seed, where, create=not ropts.dry_run)
         counts = Counter(s.action for s in slots)
         todo = [s.spec for s in slots if s.action == "run"]
-        launcher = launch.make(lopts, root / "submitit")
+        launcher = launch.make(lopts, where.submitit)
         log(plan.describe(specs, todo, {"finished": counts["done"], "to record": counts["record"],
                                         "running": counts["attach"], "to run": counts["run"]}))
         if note:
@@ -93,6 +96,8 @@ def execute(name: str, specs: list[TrialSpec], seed: int, lopts: launch.LaunchOp
             log(cost.text)
         if ropts.dry_run:
             return 0
+        if study_text:
+            atomic_write_bytes(where.study_file, study_text.encode())
         bar = Bar(len(slots), done=counts["done"], diverged=_diverged(slots), disable=ropts.quiet)
         try:
             failed = _launch_and_wait(slots, launcher, bar, ropts.poll_s, per_job)
@@ -150,14 +155,14 @@ def _launch_and_wait(slots: list[Slot], launcher: launch.Launcher, bar: Bar, pol
     return failed
 
 
-def _reconcile(specs: list[TrialSpec], store, seed: int, root: Path, create: bool) -> list[Slot]:
-    studies, keyed, slots = {}, {}, []
+def _reconcile(specs: list[TrialSpec], store, seed: int, where: StudyDir, create: bool) -> list[Slot]:
+    optuna_names, keyed, slots = {}, {}, []
     for spec in specs:
-        if spec.study_name not in studies:
-            name = studies[spec.study_name] = store and store.study(spec, seed, create=create)
+        if spec.study_name not in optuna_names:
+            name = optuna_names[spec.study_name] = store and store.study(spec, seed, create=create)
             keyed[spec.study_name] = store.by_key(name) if name else {}
         trials = keyed[spec.study_name].get(spec.key, [])
-        slot = Slot(spec, studies[spec.study_name], root / "trials" / spec.key, store=store)
+        slot = Slot(spec, optuna_names[spec.study_name], where.trial(spec.key), store=store)
         running = [t for t in trials if t.state == TrialState.RUNNING]
         slot.trial_id = store.trial_id(slot.study, running[-1]) if running else None
         if any(t.state == TrialState.COMPLETE for t in trials):
@@ -251,26 +256,9 @@ def _last_attempt(out_dir: Path) -> dict:
     return json.loads(lines[-1]) if lines else {}
 
 
-class _lock:
-    """One runner per study at a time (an flock, released even on kill -9)."""
-
-    def __init__(self, root: Path, dry_run: bool):
-        self.path, self.skip = root / "runner.lock", dry_run
-
-    def __enter__(self):
-        if self.skip:
-            return self
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.f = open(self.path, "a+")
-        try:
-            fcntl.flock(self.f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UserError(f"another `bench run` is running this study ({self.path} is locked)") from None
-        return self
-
-    def __exit__(self, *exc):
-        if not self.skip:
-            self.f.close()
+def _locked(where: StudyDir, dry_run: bool):
+    """The study's lock, except for a dry run (which writes nothing)."""
+    return contextlib.nullcontext() if dry_run else where.lock("running it")
 
 
 def _read_json(path: Path):

@@ -7,7 +7,6 @@ finished key. The original file is kept beside the new one as ``<journal>.bak-<t
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import tempfile
@@ -18,7 +17,7 @@ import optuna
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
-from bench.core.errors import UserError
+from bench.core.layout import StudyDir
 from bench.core import journal
 from bench.runner.storage import Store
 
@@ -26,7 +25,8 @@ from bench.runner.storage import Store
 def repair(path: Path, trials_dir: Path | None) -> str:
     """Rebuild ``path`` in place (the original becomes a backup); returns a one-paragraph report."""
     path = Path(path)
-    with _runner_lock(path.parent / "runner.lock"), tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+    lock = StudyDir(path.parent.parent, path.parent.name).lock("repairing it")
+    with lock, tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         records, dropped = journal.salvage(path)
         journal.write(Path(tmp) / "salvaged", records)
         old = Store(optuna.storages.JournalStorage(JournalFileBackend(str(Path(tmp) / "salvaged"))), "salvaged")
@@ -87,22 +87,3 @@ def _results(trials_dir: Path | None) -> dict[str, dict]:
         except (OSError, ValueError):
             continue
     return out
-
-
-class _runner_lock:
-    """The study's runner lock: no `bench run` may write the journal while it is rebuilt."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def __enter__(self):
-        self.f = open(self.path, "a+")
-        try:
-            fcntl.flock(self.f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.f.close()
-            raise UserError(f"a `bench run` is running this study ({self.path} is locked): stop it first") from None
-        return self
-
-    def __exit__(self, *exc):
-        self.f.close()

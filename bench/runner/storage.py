@@ -7,52 +7,25 @@ names its line and ``bench repair``) and, when opened for writing, healed of a t
 from __future__ import annotations
 
 import json
-import math
-import re
 from contextlib import contextmanager
 from pathlib import Path
 
 import optuna
 from optuna.distributions import FloatDistribution
-from optuna.storages.journal import JournalFileBackend
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from bench.core import records
-from bench.core.errors import UserError
-from bench.core import journal
+from bench.core.storages import StorageError, cause, is_url, lost_connection, open_storage, redact  # noqa: F401
 from bench.runner.specs import TrialSpec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 SEED_ATTR, OLD_SEED_ATTR = "sampling_seed", "sampler_seed"  # journals before 0.2 hold the old name
-_DRIVERS = {"psycopg2": "psycopg2-binary", "psycopg": "psycopg[binary]", "pymysql": "PyMySQL",
-            "MySQLdb": "mysqlclient"}
-
-
-class StorageError(UserError):
-    """The storage holds something that contradicts the study file, or cannot be opened."""
 
 
 class StorageUnavailable(StorageError):
     """The storage server stopped answering mid-run."""
-
-
-def journal_path(results: Path, study: str) -> Path:
-    return Path(results) / study / "optuna.journal"
-
-
-def repair_command(path: Path) -> str:
-    """The ``bench repair`` command line for a journal file."""
-    results, study = path.parent.parent, path.parent.name
-    if path.name != "optuna.journal":
-        return f"bench repair --storage {path}"
-    return f"bench repair --study {study}" + ("" if results == Path("results") else f" --results {results}")
-
-
-def redact(url: str) -> str:
-    """The URL without its password."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 class Store:
@@ -63,21 +36,10 @@ class Store:
 
     @classmethod
     def open(cls, url_or_path: str | Path, create: bool = True) -> Store | None:
-        """An RDB storage for a URL (``postgresql://...``), else a journal file (None if absent and
-        not ``create``). Opening for writing (``create``) heals a journal's torn tail."""
-        s = str(url_or_path)
-        if "://" in s:
-            return cls(_rdb(s), redact(s))
-        path = Path(s)
-        if not path.exists():
-            if not create:
-                return None
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch()
-        if create:
-            journal.heal_tail(path)
-        journal.check(path, repair_command(path))
-        return cls(optuna.storages.JournalStorage(JournalFileBackend(str(path))), str(path))
+        """The storage at a URL or journal file (None: an absent journal, when not ``create``);
+        opened for writing (``create``), a journal is healed of a torn tail first."""
+        storage = open_storage(url_or_path, create=create)
+        return None if storage is None else cls(storage, redact(url_or_path) if is_url(url_or_path) else str(url_or_path))
 
     # ---- studies
     def study(self, spec: TrialSpec, sampling_seed: int, create: bool = True) -> str | None:
@@ -184,40 +146,12 @@ class Store:
         try:
             yield
         except Exception as e:
-            if not _lost_connection(e):
+            if not lost_connection(e):
                 raise
-            raise StorageUnavailable(f"storage {self.where} stopped answering ({_cause(e)}); submitted jobs keep "
+            raise StorageUnavailable(f"storage {self.where} stopped answering ({cause(e)}); submitted jobs keep "
                                      "running: rerun the same command once it is back") from None
 
 
 def distributions(space) -> dict:
     (lr_lo, lr_hi), (wd_lo, wd_hi) = space
     return {"lr": FloatDistribution(lr_lo, lr_hi, log=True), "wd": FloatDistribution(wd_lo, wd_hi, log=True)}
-
-
-def _rdb(url: str) -> optuna.storages.RDBStorage:
-    """optuna's RDB storage, with a missing driver, a refused connection or bad credentials as one line."""
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
-    except ImportError as e:  # optuna raises it from SQLAlchemy's ModuleNotFoundError
-        missing = getattr(e.__cause__, "name", None) or getattr(e, "name", None) or "?"
-        raise StorageError(f"cannot open storage {redact(url)}: its database driver is not installed "
-                           f"(no module {missing!r}; pip install {_DRIVERS.get(missing, missing)})") from None
-    except Exception as e:
-        if not (_lost_connection(e) or type(e).__module__.startswith("sqlalchemy")):
-            raise
-        raise StorageError(f"cannot open storage {redact(url)}: {_cause(e)}") from None
-
-
-def _lost_connection(e: Exception) -> bool:
-    import sqlalchemy.exc
-
-    return isinstance(e, (optuna.exceptions.StorageInternalError, sqlalchemy.exc.OperationalError))
-
-
-def _cause(e: BaseException) -> str:
-    """The first line of the deepest cause: the driver's own words (never the URL's password)."""
-    while getattr(e, "orig", None) or e.__cause__:
-        e = getattr(e, "orig", None) or e.__cause__
-    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-    return lines[0] if lines else type(e).__name__
