@@ -5,7 +5,7 @@ import json
 import sys
 import warnings
 
-from bench.core import paper
+from bench.core import models as registry, paper
 
 
 def model_rows(names: list[str] | None = None, resolution: int | None = None) -> list[dict]:
@@ -18,17 +18,17 @@ def model_rows(names: list[str] | None = None, resolution: int | None = None) ->
     from bench.complexity import complexity
 
     rows = []
-    for name in names or models.MODEL_NAMES:
-        models.check(name)  # unknown names list the valid ones
+    for name in names or registry.MODEL_NAMES:
+        registry.check(name)  # unknown names list the valid ones
         res = resolution or models.default_resolution(name)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             cx = complexity(name, res)
         for w in caught:
             print(f"bench models: warning: {name}: {w.message}", file=sys.stderr)
-        row = dict(name=name, family=models.family(name), resolution=res, params_m=cx["params"] / 1e6,
+        row = dict(name=name, family=registry.family(name), resolution=res, params_m=cx["params"] / 1e6,
                    gflops=cx["flops"] / 1e9, acts_m=cx["acts"] / 1e6)
-        if name in paper.COMPLEXITY and res == models.default_resolution(name):
+        if name in paper.COMPLEXITY and res == registry.resolution(name):
             gf, pm, am = paper.COMPLEXITY[name]
             row.update(paper_gflops=gf, paper_params_m=pm, paper_acts_m=am)
         rows.append(row)

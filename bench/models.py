@@ -23,10 +23,8 @@ from timm.models.vision_transformer import Attention, Mlp, VisionTransformer
 from torch import nn
 from torch.nn import init
 
-from bench.core.models import (  # noqa: F401  (the registry's data, re-exported)
-    MODEL_NAMES, SPECS, RegNetSpec, UnknownModelError, ViTSpec, check_resolution,
-    default_resolution, family, input_multiple, spec)
-from bench.core.models import cwd_on_path
+from bench.core import models as names
+from bench.core.models import ARCHS, MODEL_NAMES, RegNetArch, UnknownModelError, ViTArch, cwd_on_path
 
 
 class ConvStem(nn.Module):
@@ -95,7 +93,7 @@ def init_vit_pycls(model: VisionTransformer) -> None:
     init.zeros_(model.cls_token)
 
 
-def _build_vit(s: ViTSpec, img_size=None, **kwargs) -> VisionTransformer:
+def _build_vit(s: ViTArch, img_size=None, **kwargs) -> VisionTransformer:
     kw = dict(img_size=img_size or s.resolution, embed_dim=s.dim, depth=s.depth, num_heads=s.heads,
               mlp_ratio=s.mlp, class_token=True, global_pool="token", pos_embed="learn",
               norm_layer=partial(nn.LayerNorm, eps=1e-6), qkv_bias=True)
@@ -137,7 +135,7 @@ class StagedRegNet(RegNet):
         return per_stage, common
 
 
-def _build_regnet(s: RegNetSpec, img_size=None, **kwargs) -> StagedRegNet:
+def _build_regnet(s: RegNetArch, img_size=None, **kwargs) -> StagedRegNet:
     cfg = _StagedCfg(depths=s.depths, widths=s.widths, group_size=s.group_width, se_ratio=s.se,
                      stem_width=s.stem_width, depth=sum(s.depths))
     return StagedRegNet(cfg, stem_stride=s.stem_stride, **kwargs)
@@ -146,9 +144,9 @@ def _build_regnet(s: RegNetSpec, img_size=None, **kwargs) -> StagedRegNet:
 def create(name: str, num_classes: int = 1000, img_size: int | None = None, **kwargs) -> nn.Module:
     """Build a model by name: a bench model, any timm model (never pretrained) or a ``module:function``
     factory called with ``num_classes`` (and ``img_size`` where it takes one)."""
-    if name in SPECS:
-        s = SPECS[name]
-        if isinstance(s, ViTSpec):
+    if name in ARCHS:
+        s = ARCHS[name]
+        if isinstance(s, ViTArch):
             return _build_vit(s, img_size=img_size, num_classes=num_classes, **kwargs)
         return _build_regnet(s, num_classes=num_classes, **kwargs)
     fn = _factory(name)
@@ -168,16 +166,12 @@ def create(name: str, num_classes: int = 1000, img_size: int | None = None, **kw
     return model
 
 
-def check(name: str) -> None:
-    """Raise UnknownModelError unless ``name`` is a bench model, a timm model or a ``module:function``
-    whose function imports (``bench.core.models.check`` is the light check: it imports no factory)."""
-    if name not in SPECS:
-        _factory(name)
-
-
-def own_resolution(name: str) -> int:
-    """The resolution of a model bench does not register: timm's pretrained input size, a factory's
-    ``img_size`` default; else 224 (``default_resolution`` calls this for such models)."""
+def default_resolution(name: str) -> int:
+    """A model's own resolution: bench's (bench.core.models); another model's is timm's pretrained
+    input size or a factory's ``img_size`` default, else 224 (this imports the factory)."""
+    own = names.resolution(name)
+    if own is not None:
+        return own
     fn = _factory(name)
     if fn is None:
         size = get_pretrained_cfg_value(name, "input_size")
@@ -203,18 +197,204 @@ def _factory(name: str):
     return fn
 
 
-def _entrypoint(name):
-    def fn(pretrained=False, **kwargs):
-        if pretrained:
-            raise ValueError(f"{name}: no pretrained weights (trained from scratch, as in the paper)")
-        kwargs.pop("pretrained_cfg", None), kwargs.pop("pretrained_cfg_overlay", None), kwargs.pop("cache_dir", None)
-        return create(name, **kwargs)
-
-    fn.__name__ = name
-    fn.__doc__ = f"{name}: {spec(name)}"
-    fn.__module__ = __name__
-    return fn
+def _registered(name: str, pretrained: bool, kwargs: dict) -> nn.Module:
+    """The body of every entrypoint below: build a bench model from scratch (no pretrained weights)."""
+    if pretrained:
+        raise ValueError(f"{name}: no pretrained weights (trained from scratch, as in the paper)")
+    for k in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):
+        kwargs.pop(k, None)
+    return create(name, **kwargs)
 
 
-for _name in MODEL_NAMES:
-    globals()[_name] = register_model(_entrypoint(_name))
+# timm entrypoints, one per bench model (timm.create_model("vitc_1gf", num_classes=10, img_size=64)).
+
+@register_model
+def vitp_1gf(pretrained=False, **kwargs):
+    """vitp_1gf: ViTp."""
+    return _registered("vitp_1gf", pretrained, kwargs)
+
+
+@register_model
+def vitp_4gf(pretrained=False, **kwargs):
+    """vitp_4gf: ViTp."""
+    return _registered("vitp_4gf", pretrained, kwargs)
+
+
+@register_model
+def vitp_18gf(pretrained=False, **kwargs):
+    """vitp_18gf: ViTp."""
+    return _registered("vitp_18gf", pretrained, kwargs)
+
+
+@register_model
+def vitp_36gf(pretrained=False, **kwargs):
+    """vitp_36gf: ViTp."""
+    return _registered("vitp_36gf", pretrained, kwargs)
+
+
+@register_model
+def vitc_1gf(pretrained=False, **kwargs):
+    """vitc_1gf: ViTc."""
+    return _registered("vitc_1gf", pretrained, kwargs)
+
+
+@register_model
+def vitc_4gf(pretrained=False, **kwargs):
+    """vitc_4gf: ViTc."""
+    return _registered("vitc_4gf", pretrained, kwargs)
+
+
+@register_model
+def vitc_18gf(pretrained=False, **kwargs):
+    """vitc_18gf: ViTc."""
+    return _registered("vitc_18gf", pretrained, kwargs)
+
+
+@register_model
+def vitc_36gf(pretrained=False, **kwargs):
+    """vitc_36gf: ViTc."""
+    return _registered("vitc_36gf", pretrained, kwargs)
+
+
+@register_model
+def vitc_4gf_s1(pretrained=False, **kwargs):
+    """vitc_4gf_s1: ViTc."""
+    return _registered("vitc_4gf_s1", pretrained, kwargs)
+
+
+@register_model
+def vitc_4gf_s2(pretrained=False, **kwargs):
+    """vitc_4gf_s2: ViTc."""
+    return _registered("vitc_4gf_s2", pretrained, kwargs)
+
+
+@register_model
+def vitc_4gf_s3(pretrained=False, **kwargs):
+    """vitc_4gf_s3: ViTc."""
+    return _registered("vitc_4gf_s3", pretrained, kwargs)
+
+
+@register_model
+def vitc_4gf_s4(pretrained=False, **kwargs):
+    """vitc_4gf_s4: ViTc."""
+    return _registered("vitc_4gf_s4", pretrained, kwargs)
+
+
+@register_model
+def regnety_1gf(pretrained=False, **kwargs):
+    """regnety_1gf: RegNetY."""
+    return _registered("regnety_1gf", pretrained, kwargs)
+
+
+@register_model
+def regnety_4gf(pretrained=False, **kwargs):
+    """regnety_4gf: RegNetY."""
+    return _registered("regnety_4gf", pretrained, kwargs)
+
+
+@register_model
+def regnety_16gf(pretrained=False, **kwargs):
+    """regnety_16gf: RegNetY."""
+    return _registered("regnety_16gf", pretrained, kwargs)
+
+
+@register_model
+def regnety_32gf(pretrained=False, **kwargs):
+    """regnety_32gf: RegNetY."""
+    return _registered("regnety_32gf", pretrained, kwargs)
+
+
+@register_model
+def vitp_1mf(pretrained=False, **kwargs):
+    """vitp_1mf: ViTp."""
+    return _registered("vitp_1mf", pretrained, kwargs)
+
+
+@register_model
+def vitc_1mf(pretrained=False, **kwargs):
+    """vitc_1mf: ViTc."""
+    return _registered("vitc_1mf", pretrained, kwargs)
+
+
+@register_model
+def vitp_4mf(pretrained=False, **kwargs):
+    """vitp_4mf: ViTp."""
+    return _registered("vitp_4mf", pretrained, kwargs)
+
+
+@register_model
+def vitc_4mf(pretrained=False, **kwargs):
+    """vitc_4mf: ViTc."""
+    return _registered("vitc_4mf", pretrained, kwargs)
+
+
+@register_model
+def vitp_18mf(pretrained=False, **kwargs):
+    """vitp_18mf: ViTp."""
+    return _registered("vitp_18mf", pretrained, kwargs)
+
+
+@register_model
+def vitc_18mf(pretrained=False, **kwargs):
+    """vitc_18mf: ViTc."""
+    return _registered("vitc_18mf", pretrained, kwargs)
+
+
+@register_model
+def regnety_1mf(pretrained=False, **kwargs):
+    """regnety_1mf: RegNetY."""
+    return _registered("regnety_1mf", pretrained, kwargs)
+
+
+@register_model
+def regnety_4mf(pretrained=False, **kwargs):
+    """regnety_4mf: RegNetY."""
+    return _registered("regnety_4mf", pretrained, kwargs)
+
+
+@register_model
+def regnety_18mf(pretrained=False, **kwargs):
+    """regnety_18mf: RegNetY."""
+    return _registered("regnety_18mf", pretrained, kwargs)
+
+
+@register_model
+def vitc_4mf_s1(pretrained=False, **kwargs):
+    """vitc_4mf_s1: ViTc."""
+    return _registered("vitc_4mf_s1", pretrained, kwargs)
+
+
+@register_model
+def vitc_4mf_s2(pretrained=False, **kwargs):
+    """vitc_4mf_s2: ViTc."""
+    return _registered("vitc_4mf_s2", pretrained, kwargs)
+
+
+@register_model
+def vitc_4mf_s3(pretrained=False, **kwargs):
+    """vitc_4mf_s3: ViTc."""
+    return _registered("vitc_4mf_s3", pretrained, kwargs)
+
+
+@register_model
+def vitc_4mf_s4(pretrained=False, **kwargs):
+    """vitc_4mf_s4: ViTc."""
+    return _registered("vitc_4mf_s4", pretrained, kwargs)
+
+
+@register_model
+def vitp_mini(pretrained=False, **kwargs):
+    """vitp_mini: ViTp, the earlier name of vitp_4mf."""
+    return _registered("vitp_mini", pretrained, kwargs)
+
+
+@register_model
+def vitc_mini(pretrained=False, **kwargs):
+    """vitc_mini: ViTc, the earlier name of vitc_4mf."""
+    return _registered("vitc_mini", pretrained, kwargs)
+
+
+@register_model
+def regnety_mini(pretrained=False, **kwargs):
+    """regnety_mini: RegNetY, the earlier name of regnety_4mf."""
+    return _registered("regnety_mini", pretrained, kwargs)

@@ -18,6 +18,7 @@ import os
 import sys
 import time
 
+from bench.core import models as names
 from bench.core.dataspec import DECODES
 from bench.recipe import RECIPES
 
@@ -191,7 +192,7 @@ def run(args) -> int:
     from bench import models
     from bench.data import load_data
 
-    models.check(args.model)
+    names.check(args.model)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("bench perf: error: --device cuda but no CUDA device is available", file=sys.stderr)
         return 2

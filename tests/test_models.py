@@ -51,7 +51,7 @@ def test_mini_models_are_flop_matched():
 
 @pytest.mark.parametrize("name", ["vitc_1gf", "vitc_4gf", "vitc_18gf", "vitc_36gf"])
 def test_conv_stem_structure(name):
-    spec = models.SPECS[name].stem
+    spec = models.ARCHS[name].stem
     with torch.device("meta"):
         model = models.create(name, num_classes=10, img_size=64)
     stem = model.patch_embed
@@ -68,7 +68,7 @@ def test_conv_stem_structure(name):
 
 def test_vitc_has_one_block_fewer_and_same_width():
     for size in ("1gf", "4gf", "18gf", "36gf", "mini"):
-        p, c = models.SPECS[f"vitp_{size}"], models.SPECS[f"vitc_{size}"]
+        p, c = models.ARCHS[f"vitp_{size}"], models.ARCHS[f"vitc_{size}"]
         assert c.depth == p.depth - 1 and c.dim == p.dim and c.heads == p.heads
 
 

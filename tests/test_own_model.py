@@ -16,7 +16,7 @@ import bench
 from bench import models
 from bench.cli import main
 from bench.complexity import UncountedWarning
-from bench.core import studies
+from bench.core import models as registry, studies
 from bench.runner import storage
 from bench.runner.specs import Overrides, expand
 
@@ -111,7 +111,7 @@ def test_timm_model_at_32_px():
     with torch.no_grad():
         for net in (vit, resnet):
             assert net(torch.randn(2, 3, 32, 32)).shape == (2, 10)
-    assert models.family("resnet18") is None and models.family("vitc_mini") == "vit"
+    assert registry.family("resnet18") is None and registry.family("vitc_mini") == "vit"
 
 
 def test_factory_is_built_with_num_classes_and_img_size(user_dir):

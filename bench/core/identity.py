@@ -56,11 +56,11 @@ class TrialConfig:
 
     def validate(self) -> None:
         """Raise TrialError for values no training can use."""
-        from bench import models
-        from bench.recipe import OPTIMIZERS, RECIPES
+        from bench.core import models
+        from bench.core.studies import OPTIMIZERS, RECIPES
 
         try:
-            models.check(self.model)  # a bench model, a timm name or an importable module:function
+            models.check(self.model)  # a bench model, a timm name or a module:function whose module exists
         except models.UnknownModelError as e:
             raise TrialError(str(e)) from None
         checks = [

@@ -1,9 +1,12 @@
-"""The paper's architectures as plain data (no torch): names, families, resolutions, stem strides.
+"""The models as data (no torch): bench's architectures (the paper's, the laptop ladder, the stems),
+their families, resolutions and stem strides, and the one check of a model name.
 
-``bench.models`` builds and registers them in timm; the CLI and the runner read this module so
-that planning a study never waits for torch.  Other models (any timm name, ``module:function``
-factories) are only named here: ``check`` accepts them without building them, and asks timm's
-registry (importing timm) only about a plain name that is not a bench model.
+``bench.models`` builds them and registers them in timm; the CLI and the runner read this module,
+so planning a study never waits for torch. Other models (any timm name, ``module:function``
+factories) are only named here: ``check`` accepts them without building them. It imports no
+factory, and timm only to look up a plain name that is not a bench model (the one place the
+foundation imports timm). A model's resolution here is bench's own; another model's own
+resolution is known only by building it (``bench.models.default_resolution``).
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from bench.core.errors import UserError
 
 
 @dataclass(frozen=True)
-class ViTSpec:
+class ViTArch:
     """A ViT of the paper: width, MLP ratio, heads, blocks and its stem."""
 
     dim: int
@@ -30,7 +33,7 @@ class ViTSpec:
 
 
 @dataclass(frozen=True)
-class RegNetSpec:
+class RegNetArch:
     """A RegNetY given stage by stage (the paper's models are not timm's regnety_0xx)."""
 
     depths: tuple
@@ -50,50 +53,50 @@ _K4, _S4 = [3, 3, 3, 3, 1], [2, 2, 2, 2, 1]
 _K7, _S7 = [3, 3, 3, 3, 3, 3, 1], [2, 2, 1, 2, 1, 2, 1]
 _C4GF = [48, 96, 192, 384, 384]
 
-SPECS: dict[str, ViTSpec | RegNetSpec] = {
-    "vitp_1gf": ViTSpec(192, 3, 3, 12),
-    "vitp_4gf": ViTSpec(384, 3, 6, 12),
-    "vitp_18gf": ViTSpec(768, 4, 12, 12),
-    "vitp_36gf": ViTSpec(1024, 4, 16, 14),
-    "vitc_1gf": ViTSpec(192, 3, 3, 11, stem=_stem(_K4, _S4, [24, 48, 96, 192, 192])),
-    "vitc_4gf": ViTSpec(384, 3, 6, 11, stem=_stem(_K4, _S4, _C4GF)),
-    "vitc_18gf": ViTSpec(768, 4, 12, 11, stem=_stem(_K7, _S7, [64, 128, 128, 256, 256, 512, 768])),
-    "vitc_36gf": ViTSpec(1024, 4, 16, 13, stem=_stem(_K7, _S7, [64, 128, 128, 256, 256, 512, 1024])),
+ARCHS: dict[str, ViTArch | RegNetArch] = {
+    "vitp_1gf": ViTArch(192, 3, 3, 12),
+    "vitp_4gf": ViTArch(384, 3, 6, 12),
+    "vitp_18gf": ViTArch(768, 4, 12, 12),
+    "vitp_36gf": ViTArch(1024, 4, 16, 14),
+    "vitc_1gf": ViTArch(192, 3, 3, 11, stem=_stem(_K4, _S4, [24, 48, 96, 192, 192])),
+    "vitc_4gf": ViTArch(384, 3, 6, 11, stem=_stem(_K4, _S4, _C4GF)),
+    "vitc_18gf": ViTArch(768, 4, 12, 11, stem=_stem(_K7, _S7, [64, 128, 128, 256, 256, 512, 768])),
+    "vitc_36gf": ViTArch(1024, 4, 16, 13, stem=_stem(_K7, _S7, [64, 128, 128, 256, 256, 512, 1024])),
     # Table 3 stem ablation at 4GF.  The paper gives kernels/strides only; channels (ours) are picked
     # so each model stays within 5% of ViTc-4GF's flops, as the paper's stems are flop-matched.
-    "vitc_4gf_s1": ViTSpec(384, 3, 6, 11, stem=_stem([3, 3, 3, 2, 1], [2, 2, 2, 2, 1], [48, 96, 192, 384, 384])),
-    "vitc_4gf_s2": ViTSpec(384, 3, 6, 11, stem=_stem([3, 3, 3, 4, 1], [2, 2, 1, 4, 1], [32, 64, 128, 384, 384])),
-    "vitc_4gf_s3": ViTSpec(384, 3, 6, 11, stem=_stem([3, 3, 3, 8, 1], [2, 1, 1, 8, 1], [8, 16, 32, 384, 384])),
-    "vitc_4gf_s4": ViTSpec(384, 3, 6, 11, stem=_stem([3, 3, 3, 16, 1], [1, 1, 1, 16, 1], [16, 16, 16, 384, 384])),
+    "vitc_4gf_s1": ViTArch(384, 3, 6, 11, stem=_stem([3, 3, 3, 2, 1], [2, 2, 2, 2, 1], [48, 96, 192, 384, 384])),
+    "vitc_4gf_s2": ViTArch(384, 3, 6, 11, stem=_stem([3, 3, 3, 4, 1], [2, 2, 1, 4, 1], [32, 64, 128, 384, 384])),
+    "vitc_4gf_s3": ViTArch(384, 3, 6, 11, stem=_stem([3, 3, 3, 8, 1], [2, 1, 1, 8, 1], [8, 16, 32, 384, 384])),
+    "vitc_4gf_s4": ViTArch(384, 3, 6, 11, stem=_stem([3, 3, 3, 16, 1], [1, 1, 1, 16, 1], [16, 16, 16, 384, 384])),
     # group width 4 as the config reads: gives the published 9.6 M params / 1.0 B flops (8 gives 9.8 / 1.1)
-    "regnety_1gf": RegNetSpec((1, 4, 10, 3), (40, 120, 328, 904), 4, resolution=232),
-    "regnety_4gf": RegNetSpec((2, 6, 16, 2), (88, 208, 512, 1224), 32, resolution=240),
-    "regnety_16gf": RegNetSpec((2, 7, 18, 2), (168, 336, 896, 2128), 56, resolution=256),
-    "regnety_32gf": RegNetSpec((2, 7, 20, 2), (216, 432, 1152, 2808), 72, resolution=268),
+    "regnety_1gf": RegNetArch((1, 4, 10, 3), (40, 120, 328, 904), 4, resolution=232),
+    "regnety_4gf": RegNetArch((2, 6, 16, 2), (88, 208, 512, 1224), 32, resolution=240),
+    "regnety_16gf": RegNetArch((2, 7, 18, 2), (168, 336, 896, 2128), 56, resolution=256),
+    "regnety_32gf": RegNetArch((2, 7, 20, 2), (216, 432, 1152, 2808), 72, resolution=268),
     # Laptop scale, 32 px (docs/models.md): a ladder of about 1 / 4.5 / 18 M multiply-adds like the paper's
     # 1 / 4 / 18 GF. ViTs: patch 8 (16 tokens), 6 blocks for ViTp; ViTc swaps one block for a conv stem
     # of stride 8 (three 3x3 convs), flop-matched within 5%. The 4 MF models are the earlier *_mini.
-    "vitp_1mf": ViTSpec(30, 3, 1, 6, patch=8, resolution=32),
-    "vitc_1mf": ViTSpec(30, 3, 1, 5, stem=_stem([3, 3, 3, 1], [2, 2, 2, 1], [8, 24, 32, 30]), resolution=32),
-    "vitp_4mf": ViTSpec(64, 3, 2, 6, patch=8, resolution=32),
-    "vitc_4mf": ViTSpec(64, 3, 2, 5, stem=_stem([3, 3, 3, 1], [2, 2, 2, 1], [16, 32, 64, 64]), resolution=32),
-    "vitp_18mf": ViTSpec(120, 4, 4, 6, patch=8, resolution=32),
-    "vitc_18mf": ViTSpec(120, 4, 4, 5, stem=_stem([3, 3, 3, 1], [2, 2, 2, 1], [32, 64, 160, 120]), resolution=32),
-    "regnety_1mf": RegNetSpec((1, 1, 2, 1), (12, 24, 48, 96), 4, stem_width=8, stem_stride=1, resolution=32),
-    "regnety_4mf": RegNetSpec((1, 1, 2, 1), (24, 48, 96, 192), 8, stem_width=16, stem_stride=1, resolution=32),
-    "regnety_18mf": RegNetSpec((1, 2, 3, 1), (48, 96, 192, 384), 16, stem_width=32, stem_stride=1, resolution=32),
+    "vitp_1mf": ViTArch(30, 3, 1, 6, patch=8, resolution=32),
+    "vitc_1mf": ViTArch(30, 3, 1, 5, stem=_stem([3, 3, 3, 1], [2, 2, 2, 1], [8, 24, 32, 30]), resolution=32),
+    "vitp_4mf": ViTArch(64, 3, 2, 6, patch=8, resolution=32),
+    "vitc_4mf": ViTArch(64, 3, 2, 5, stem=_stem([3, 3, 3, 1], [2, 2, 2, 1], [16, 32, 64, 64]), resolution=32),
+    "vitp_18mf": ViTArch(120, 4, 4, 6, patch=8, resolution=32),
+    "vitc_18mf": ViTArch(120, 4, 4, 5, stem=_stem([3, 3, 3, 1], [2, 2, 2, 1], [32, 64, 160, 120]), resolution=32),
+    "regnety_1mf": RegNetArch((1, 1, 2, 1), (12, 24, 48, 96), 4, stem_width=8, stem_stride=1, resolution=32),
+    "regnety_4mf": RegNetArch((1, 1, 2, 1), (24, 48, 96, 192), 8, stem_width=16, stem_stride=1, resolution=32),
+    "regnety_18mf": RegNetArch((1, 2, 3, 1), (48, 96, 192, 384), 16, stem_width=32, stem_stride=1, resolution=32),
     # Table 3's stems at 4 MF (32 px, total stride 8 instead of 16): each S_i moves the downsampling of C's
     # stride-2 3x3 convs into one final k x k stride-k conv, as the paper's do (docs/models.md).
-    "vitc_4mf_s1": ViTSpec(64, 3, 2, 5, stem=_stem([3, 3, 2, 1], [2, 2, 2, 1], [16, 40, 64, 64]), resolution=32),
-    "vitc_4mf_s2": ViTSpec(64, 3, 2, 5, stem=_stem([3, 3, 4, 1], [2, 1, 4, 1], [8, 16, 64, 64]), resolution=32),
-    "vitc_4mf_s3": ViTSpec(64, 3, 2, 5, stem=_stem([3, 3, 8, 1], [1, 1, 8, 1], [4, 6, 64, 64]), resolution=32),
-    "vitc_4mf_s4": ViTSpec(64, 3, 2, 5, stem=_stem([3, 3, 3, 8, 1], [1, 1, 1, 8, 1], [4, 4, 4, 64, 64]),
+    "vitc_4mf_s1": ViTArch(64, 3, 2, 5, stem=_stem([3, 3, 2, 1], [2, 2, 2, 1], [16, 40, 64, 64]), resolution=32),
+    "vitc_4mf_s2": ViTArch(64, 3, 2, 5, stem=_stem([3, 3, 4, 1], [2, 1, 4, 1], [8, 16, 64, 64]), resolution=32),
+    "vitc_4mf_s3": ViTArch(64, 3, 2, 5, stem=_stem([3, 3, 8, 1], [1, 1, 8, 1], [4, 6, 64, 64]), resolution=32),
+    "vitc_4mf_s4": ViTArch(64, 3, 2, 5, stem=_stem([3, 3, 3, 8, 1], [1, 1, 1, 8, 1], [4, 4, 4, 64, 64]),
                            resolution=32),
 }
 # The 4 MF models under their earlier names (existing records and the lr_wd reference study use them).
 ALIASES = {"vitp_mini": "vitp_4mf", "vitc_mini": "vitc_4mf", "regnety_mini": "regnety_4mf"}
-SPECS.update({old: SPECS[new] for old, new in ALIASES.items()})
-MODEL_NAMES = list(SPECS)
+ARCHS.update({old: ARCHS[new] for old, new in ALIASES.items()})
+MODEL_NAMES = list(ARCHS)
 
 
 
@@ -102,22 +105,22 @@ def family(name: str) -> str | None:
 
     Other models take theirs from the study (``bench run --family``, else its ``[families]`` table).
     """
-    s = SPECS.get(name)
-    return None if s is None else "vit" if isinstance(s, ViTSpec) else "regnety"
+    s = ARCHS.get(name)
+    return None if s is None else "vit" if isinstance(s, ViTArch) else "regnety"
 
 
-def spec(name: str) -> ViTSpec | RegNetSpec:
-    """The architecture spec of a registered model; unknown names list the valid ones."""
-    if name not in SPECS:
+def arch(name: str) -> ViTArch | RegNetArch:
+    """The architecture of a bench model; unknown names list the valid ones."""
+    if name not in ARCHS:
         raise UnknownModelError(name)
-    return SPECS[name]
+    return ARCHS[name]
 
 
 def check(name: str) -> None:
     """Raise UnknownModelError unless ``name`` is a bench model, a timm model or a ``module:function``
     whose module exists.  Neither torch nor the factory's module is imported; timm is, only to look up
-    a plain name bench does not register (``bench.models.check`` also imports the factory)."""
-    if name in SPECS:
+    a plain name bench does not register. A factory's function is found when it is built."""
+    if name in ARCHS:
         return
     module, sep, attr = name.partition(":")
     if sep:
@@ -144,14 +147,11 @@ def cwd_on_path() -> None:
         sys.path.append(os.getcwd())
 
 
-def default_resolution(name: str) -> int:
-    """The model's own resolution: the paper's (32 for the minis); for another model (this imports
-    torch and timm) timm's pretrained input size or a factory's ``img_size`` default, else 224."""
-    if name in SPECS:
-        return SPECS[name].resolution
-    from bench.models import own_resolution
-
-    return own_resolution(name)
+def resolution(name: str) -> int | None:
+    """A bench model's own resolution (the paper's; 32 for the laptop models); None for any other
+    model, whose own is known only by building it (``bench.models.default_resolution``)."""
+    a = ARCHS.get(name)
+    return a.resolution if a is not None else None
 
 
 class UnknownModelError(UserError, ValueError):
@@ -163,8 +163,8 @@ class UnknownModelError(UserError, ValueError):
 def input_multiple(name: str) -> int:
     """Side lengths a model accepts are multiples of this: a ViT's stem stride (patch size), 1 for a RegNet
     and for models bench does not register (unknown without building them: they fail in the trial)."""
-    s = SPECS.get(name)
-    if s is None or isinstance(s, RegNetSpec):
+    s = ARCHS.get(name)
+    if s is None or isinstance(s, RegNetArch):
         return 1
     return s.patch if s.stem is None else math.prod(s.stem["strides"])
 

@@ -18,7 +18,7 @@ import torch
 
 from bench.io import atomic_save
 
-from . import synthetic
+from .synthetic import GENERATOR_VERSION, generate
 from .core import DataError
 
 
@@ -32,14 +32,14 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
 
 
 def cache_path(root: Path, split: str, seed: int, n: int, resolution: int) -> Path:
-    v = synthetic.GENERATOR_VERSION
+    v = GENERATOR_VERSION
     return root / f"synthetic-v{v}-{split}-seed{seed}-n{n}-r{resolution}.pt"
 
 
 def _valid(obj, split, seed, n, resolution) -> bool:
     return (
         isinstance(obj, dict)
-        and obj.get("version") == synthetic.GENERATOR_VERSION
+        and obj.get("version") == GENERATOR_VERSION
         and obj.get("key") == (split, seed, n, resolution)
         and isinstance(obj.get("images"), torch.Tensor)
         and isinstance(obj.get("labels"), torch.Tensor)
@@ -58,7 +58,7 @@ def load_or_generate(
     ``cache_dir=""`` (empty string) disables the cache.
     """
     if cache_dir == "":
-        images, labels = synthetic.generate(n, resolution, seed=seed, split=split)
+        images, labels = generate(n, resolution, seed=seed, split=split)
         return images, labels, None
     root = cache_root(cache_dir)
     path = cache_path(root, split, seed, n, resolution)
@@ -73,9 +73,9 @@ def load_or_generate(
             return obj["images"], obj["labels"], path
         warnings.warn(f"synthetic cache file {path} is corrupt ({why}); regenerating it",
                       RuntimeWarning, stacklevel=3)
-    images, labels = synthetic.generate(n, resolution, seed=seed, split=split)
+    images, labels = generate(n, resolution, seed=seed, split=split)
     try:
-        atomic_save({"version": synthetic.GENERATOR_VERSION, "key": (split, seed, n, resolution),
+        atomic_save({"version": GENERATOR_VERSION, "key": (split, seed, n, resolution),
                      "images": images, "labels": labels}, path)
     except OSError as e:
         if cache_dir is not None:  # the user asked for this folder explicitly

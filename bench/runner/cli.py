@@ -37,6 +37,9 @@ def register(sub) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the plan and cost estimate, launch nothing")
     p.add_argument("--no-estimate", action="store_true", help="skip the measured cost estimate")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--reference", metavar="NAME_OR_PATH",
+                   help="say in the plan whether the study pairs with this reference study, and why not "
+                        "(default: the budget's committed reference, named only when it pairs)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile each trial's training forward (pays off on GPU)")
     _launch_args(p)
@@ -234,7 +237,8 @@ def _run_options(args, confirm=None):
 
     return orchestrate.RunOptions(results=Path(args.results), storage=args.storage, dry_run=args.dry_run,
                                   confirm=confirm, estimate=not args.no_estimate,
-                                  trials_per_job=args.trials_per_job, quiet=args.no_progress)
+                                  trials_per_job=args.trials_per_job, quiet=args.no_progress,
+                                  reference=getattr(args, "reference", None))
 
 
 def _storage_args(p) -> None:

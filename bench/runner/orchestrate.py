@@ -40,6 +40,7 @@ class RunOptions:
     estimate: bool = True
     poll_s: float = 0.2
     quiet: bool = False  # no progress bar
+    reference: str | None = None  # say whether the study pairs with this reference study (and why not)
 
 
 @dataclass(eq=False)
@@ -87,7 +88,7 @@ def execute(name: str, specs: list[TrialSpec], seed: int, lopts: launch.LaunchOp
                                         "running": counts["attach"], "to run": counts["run"]}))
         if note:
             log(note)
-        paired = plan.pairing(specs, seed)
+        paired = plan.pairing(specs, seed, ropts.reference)
         if paired:
             log(paired)
         cost = plan.estimate(todo, launcher, ropts.trials_per_job) if ropts.estimate and todo else None

@@ -50,30 +50,41 @@ def check(specs, cluster: str) -> str:
     return "\n".join(notes)
 
 
-def pairing(specs, sampling_seed: int) -> str:
-    """One line on whether these trials pair with the committed reference study of their budget
-    (analysis.reference): empty when there is none. A user's model that pairs is compared with the
-    reference models by ``bench report --reference`` without retraining them."""
+def pairing(specs, sampling_seed: int, asked: str | None = None) -> str:
+    """One line on whether these trials pair with a reference study (analysis.reference): the one
+    ``asked`` for (with the reasons when it does not pair), else the committed reference of their
+    budget, said only when it pairs. A user's model that pairs is compared with the reference models
+    by ``bench report --reference`` without retraining them. Nothing is built or imported here: a
+    model bench does not register pairs only at an explicit --res (its own resolution is known only
+    when it is built)."""
     import pandas as pd
 
     from analysis import reference
-    from bench.core.models import default_resolution  # a model's own (timm's: imports timm)
+    from bench.core.models import resolution
 
     if not specs:
         return ""
-    found = reference.for_budget(specs[0].study, specs[0].budget)
-    if found is None:
-        return ""
-    name, table = found
-    own = {m: default_resolution(m) for m in {s.cfg.model for s in specs if s.cfg.resolution is None}}
+    if asked:
+        name, table = asked, reference.locate(asked)
+    else:
+        found = reference.for_budget(specs[0].study, specs[0].budget)
+        if found is None:
+            return ""
+        name, table = found
+    unknown = sorted({s.cfg.model for s in specs if (s.cfg.resolution or resolution(s.cfg.model)) is None})
     mine = pd.DataFrame([dict(study=s.study, model=s.cfg.model, family=s.family, optimizer=s.cfg.optimizer,
                               budget=s.budget, epochs=s.cfg.epochs, point=s.point, sampling_seed=sampling_seed,
                               lr=s.cfg.lr, wd=s.cfg.wd, data=s.cfg.data,
-                              resolution=s.cfg.resolution or own[s.cfg.model])
+                              resolution=s.cfg.resolution or resolution(s.cfg.model))
                          for s in specs])  # fmt: skip
-    why = reference.mismatches(mine, reference.load(table))
+    ref = reference.load(table)
+    why = reference.mismatches(mine, ref)
+    if unknown and not why:
+        why = [f"{', '.join(unknown)} train at their own resolution, known only when built: pass --res "
+               f"{'/'.join(str(r) for r in sorted(set(ref['resolution'].dropna())))} to pair"]
     if why:
-        return f"  reference {name}: does not pair (" + "; ".join(why) + "): bench report --reference refuses it"
+        return f"  reference {name}: does not pair (" + "; ".join(why) + "): bench report --reference refuses it" \
+            if asked else ""
     return (f"  reference {name}: pairs (same draws, epochs and data): compare with "
             f"bench report --study {specs[0].study} --reference {name}")
 
