@@ -9,8 +9,10 @@ printed: the share of images the draft shrinks at all (the crop must span >= 2R 
 each way for DCT scaling by 1/2), and the largest pixel difference between the region arm's
 output and the full decode's (the same transform, so at most 1 from rounding).
 
-    python scripts/make_imagenet_like.py /tmp/imnet --classes 10 --train-per-class 30 --val-per-class 10
+    python -m bench.data.imagenet_like /tmp/imnet --classes 10 --train-per-class 30 --val-per-class 10
     python scripts/bench_decode.py /tmp/imnet --res 224 --rounds 7 [--json]
+    python scripts/bench_decode.py --check DIR   # the region decoder's pixels against a full decode
+                                                 # (exit 0 equal, 1 not, 77 when it cannot be built)
 """
 from __future__ import annotations
 
@@ -138,15 +140,85 @@ def measure(root: str, resolution: int, rounds: int, n: int | None, region: bool
     return out
 
 
+def _smooth_jpeg(path: Path, w: int, h: int, seed: int) -> Path:
+    """A smooth (photo-like) JPEG of odd size (partial iMCUs at the edges)."""
+    from PIL import Image
+
+    g = torch.Generator().manual_seed(seed)
+    small = torch.rand(1, 3, 12, 16, generator=g) * 255
+    arr = torch.nn.functional.interpolate(small, size=(h, w), mode="bicubic").clamp(0, 255).to(torch.uint8)
+    Image.fromarray(arr[0].permute(1, 2, 0).numpy()).save(path, quality=90)
+    return path
+
+
+def check(folder: Path) -> list[str]:
+    """What differs between the region decoder and a full decode (empty: nothing): exact pixels for any
+    region of an RGB and a greyscale JPEG, errors instead of crashes, and the same transform as the
+    imagefolder loader's full decode. Raises RuntimeError when the decoder cannot be built."""
+    from PIL import Image
+
+    decode, why = build_region_decoder(str(folder))
+    if decode is None:
+        raise RuntimeError(why)
+    bad = []
+    rgb = _smooth_jpeg(folder / "rgb.jpg", 613, 419, seed=3)
+    Image.open(rgb).convert("L").save(folder / "gray.jpg", quality=90)
+    for path in (rgb, folder / "gray.jpg"):
+        data = path.read_bytes()
+        full = np.asarray(Image.open(path).convert("RGB"))
+        h, w = full.shape[:2]
+        rng = np.random.default_rng(0)
+        boxes = [(0, 0, w, h), (0, 0, 16, 16), (16, 32, 48, 64), (w - 5, h - 3, w, h), (1, 1, 2, 2)]
+        boxes += [tuple(int(v) for v in (x0, y0, rng.integers(x0 + 1, w + 1), rng.integers(y0 + 1, h + 1)))
+                  for x0, y0 in zip(rng.integers(0, w - 1, 20), rng.integers(0, h - 1, 20))]
+        for x0, y0, x1, y1 in boxes:
+            out, err = np.empty((y1 - y0, x1 - x0, 3), np.uint8), ctypes.create_string_buffer(200)
+            if decode(data, len(data), x0, y0, x1, y1, out.ctypes.data, err) != 0:
+                bad.append(f"{path.name} {(x0, y0, x1, y1)}: {err.value.decode()}")
+            elif not np.array_equal(out, full[y0:y1, x0:x1]):
+                bad.append(f"{path.name} {(x0, y0, x1, y1)}: other pixels than the full decode")
+    out, err = np.empty((8, 8, 3), np.uint8), ctypes.create_string_buffer(200)
+    if decode(data, len(data), w - 4, 0, w + 4, 8, out.ctypes.data, err) != -1 or b"outside" not in err.value:
+        bad.append("a box outside the image is not an error")
+    if decode(data[:40], 40, 0, 0, 8, 8, out.ctypes.data, err) != -1 or not err.value:
+        bad.append("a truncated file is not an error")
+    root = folder / "f"
+    for split in ("train", "val"):
+        for c, name in enumerate(("a", "b")):
+            (root / split / name).mkdir(parents=True, exist_ok=True)
+            for i in range(2):
+                _smooth_jpeg(root / split / name / f"{i}.JPEG", 500, 375, seed=100 * c + i + (split == "val") * 50)
+    b = load_data(f"imagefolder:{root}", 64)
+    for split, augment in (("train", "light"), ("val", "none")):
+        ds = getattr(b, split)
+        ds.draft = False
+        for k in [(i, 1000 + i, split, augment) for i in range(len(ds))]:
+            diff = int((region_item(ds, k, decode).int() - ds[k][0].int()).abs().max())
+            if diff > 1:
+                bad.append(f"{split} item {k[0]}: the transform differs by {diff} from the loader's")
+    return bad
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("root", help="an imagefolder (DIR/train/<class>/*, DIR/val/<class>/*)")
+    p.add_argument("root", nargs="?", help="an imagefolder (DIR/train/<class>/*, DIR/val/<class>/*)")
+    p.add_argument("--check", metavar="DIR", type=Path, help="check the region decoder in DIR (scratch) and exit")
     p.add_argument("--res", type=int, default=224)
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--images", type=int, help="images per split per round (default: all)")
     p.add_argument("--no-region", action="store_true", help="skip the region decoder")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
+    if a.check:
+        try:
+            bad = check(a.check)
+        except RuntimeError as e:
+            print(f"region decoder not built: {e}", file=sys.stderr)
+            return 77
+        print("\n".join(bad) or "region decoder: the full decode's pixels", file=sys.stderr if bad else sys.stdout)
+        return 1 if bad else 0
+    if not a.root:
+        p.error("give an imagefolder, or --check DIR")
     r = measure(a.root, a.res, a.rounds, a.images, region=not a.no_region)
     if a.json:
         print(json.dumps(r))

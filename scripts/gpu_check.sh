@@ -79,7 +79,7 @@ done
 # 3. the JPEG loader against the model: 2000 ImageNet-like JPEGs (200 of them val)
 if want loader; then
 N=180; [ $CPU_ONLY = 1 ] && N=8
-step 30 "$PY" scripts/make_imagenet_like.py "$JPEGS" --classes 10 --train-per-class $N --val-per-class 20 \
+step 30 "$PY" -m bench.data.imagenet_like "$JPEGS" --classes 10 --train-per-class $N --val-per-class 20 \
     --workers "$(nproc --all)"
 B=256 R=224 IMGS=150; [ $CPU_ONLY = 1 ] && B=8 R=64 IMGS=20
 W=$(( $(nproc --all) - 2 )); [ $W -lt 1 ] && W=1  # loader workers: all cores but the main process's

@@ -20,7 +20,7 @@ from bench.core import models as registry, studies
 from bench.runner import storage
 from bench.runner.specs import Overrides, expand
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TIMM_MODEL = "test_resnet"  # timm's tiny ResNet (0.4 M params): 1 epoch of 256 images at 32 px in seconds
 USER_MODULE = '''
 import timm.layers

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
-from test_runner import fake_result
+from helpers import fake_result
 
 from bench.cli import main
 from bench.io import atomic_write_json
@@ -26,7 +26,7 @@ from bench.core.layout import StudyDir
 from bench.runner import storage
 from bench.runner.specs import Overrides, expand
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--data", "synthetic:256", "--no-estimate", "--no-progress"]
 STUDY = ["run", "--study", "lr_wd", "--models", "vitp_mini", "vitc_mini", "--epochs", "1", *TINY]
 RUNNER = [sys.executable, "-m", "bench.cli", "run", "--study", "lr_wd"]  # a runner in its own process

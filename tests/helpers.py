@@ -1,5 +1,5 @@
-"""Helpers for the analysis tests: write trial tables into a real optuna JournalStorage exactly
-as docs/records.md specifies (imported by tests/test_analysis_*.py)."""
+"""Helpers shared by the tests: trial tables written into a real optuna JournalStorage exactly as
+docs/records.md specifies, an engine result for a spec, and small study files."""
 
 from __future__ import annotations
 
@@ -58,3 +58,37 @@ def empty_journal(path: Path, name: str = "empty") -> Path:
         study.set_user_attr(k, v)
     return path
 
+
+RECORD_ATTRS = {"study", "model", "optimizer", "budget", "epochs", "seed", "point", "error", "raw_error", "diverged",
+                "num_classes", "chance", "gflops", "params_m", "acts_m", "resolution", "batch_size", "data",
+                "seconds", "host", "job_id", "curve"}
+
+
+def fake_result(spec, error=40.0, diverged=False):
+    return dict(config=spec.cfg.identity(), error=error, raw_error=error + 1, diverged=diverged, num_classes=10,
+                chance=90.0, gflops=0.004, params_m=0.26, acts_m=0.06, resolution=32, batch_size=spec.cfg.batch_size,
+                data=spec.cfg.data, seconds=1.5, curve=[dict(epoch=1, train_loss=2.0, error=error, raw_error=error + 1,
+                                                         img_per_s=100.0, seconds=1.5, peak_mem_mb=10.0)])
+
+
+def write_study(tmp_path: Path, text: str, name="mini") -> str:
+    p = tmp_path / f"{name}.toml"
+    p.write_text(text)
+    return str(p)
+
+
+MINI = """
+points = "random"
+trials = 3
+epochs = [50]
+models = ["vitp_mini", "regnety_mini"]
+[ranges.vit]
+adamw = { lr = [1e-4, 1e-2], wd = [0.01, 1.0] }
+sgd = { lr = [0.1, 3.2], wd = [4e-6, 1.2e-4] }
+[ranges.regnety]
+adamw = { lr = [1e-3, 1e-1], wd = [0.001, 0.1] }
+sgd = { lr = [0.25, 8.0], wd = [3e-6, 8e-5] }
+[budgets.local]
+data = "synthetic:256"
+epoch_scale = 0.04
+"""

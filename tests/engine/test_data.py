@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import pickle
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from bench.data import DataBundle, DataError, TensorSplit, load_data, make_loader
-from script_loader import load_script
 from bench.data import synthetic
 from bench.data.cache import cache_path
 from bench.data.loader import crop_flip
+
+ROOT = Path(__file__).resolve().parents[2]
 
 CPU = torch.device("cpu")
 N_TR, N_VA = 400, 100  # small synthetic sets keep the file fast
@@ -440,7 +442,8 @@ def test_device_decode_matches_cpu_decode_and_reports_bad_files(tmp_path):
 def test_make_imagenet_like_is_seeded_and_imagenet_sized(tmp_path):
     from PIL import Image
 
-    gen = load_script("make_imagenet_like")
+    from bench.data import imagenet_like as gen
+
     a = gen.render(3, "train", 7, 10)
     assert a == gen.render(3, "train", 7, 10) and a != gen.render(4, "train", 7, 10)
     r = gen.make(tmp_path / "imnet", classes=2, train_per_class=6, val_per_class=2, seed=0)
@@ -455,39 +458,17 @@ def test_make_imagenet_like_is_seeded_and_imagenet_sized(tmp_path):
 
 
 def test_region_decoder_returns_a_full_decodes_pixels(tmp_path):
-    """scripts/region_decode.c (the bound bench_decode.py measures): exact pixels for any region,
-    errors instead of crashes, and the same transform as the full decode."""
+    """scripts/region_decode.c (the bound scripts/bench_decode.py measures): exact pixels for any region,
+    errors instead of crashes, and the same transform as the full decode (the script's --check)."""
     import os
+    import subprocess
+    import sys
 
-    from PIL import Image
-
-    bench_decode = load_script("bench_decode")
-    decode, why = bench_decode.build_region_decoder(str(tmp_path))
-    if decode is None:  # CI (.ci/run) installs gcc and libjpeg's headers and sets HPBENCH_REQUIRE_CC=1
-        pytest.fail(why) if os.environ.get("HPBENCH_REQUIRE_CC") == "1" else pytest.skip(why)
-    rgb = _big_jpeg(tmp_path / "rgb.jpg", 613, 419, seed=3)  # odd sizes: partial iMCUs at the edges
-    Image.open(rgb).convert("L").save(tmp_path / "gray.jpg", quality=90)
-    for path in (rgb, tmp_path / "gray.jpg"):
-        data = path.read_bytes()
-        full = np.asarray(Image.open(path).convert("RGB"))
-        h, w = full.shape[:2]
-        rng = np.random.default_rng(0)
-        boxes = [(0, 0, w, h), (0, 0, 16, 16), (16, 32, 48, 64), (w - 5, h - 3, w, h), (1, 1, 2, 2)]
-        boxes += [tuple(int(v) for v in (x0, y0, rng.integers(x0 + 1, w + 1), rng.integers(y0 + 1, h + 1)))
-                  for x0, y0 in zip(rng.integers(0, w - 1, 20), rng.integers(0, h - 1, 20))]
-        for x0, y0, x1, y1 in boxes:
-            out, err = np.empty((y1 - y0, x1 - x0, 3), np.uint8), bench_decode.ctypes.create_string_buffer(200)
-            assert decode(data, len(data), x0, y0, x1, y1, out.ctypes.data, err) == 0, err.value
-            assert np.array_equal(out, full[y0:y1, x0:x1]), (path.name, (x0, y0, x1, y1))
-    out, err = np.empty((8, 8, 3), np.uint8), bench_decode.ctypes.create_string_buffer(200)
-    assert decode(data, len(data), w - 4, 0, w + 4, 8, out.ctypes.data, err) == -1 and b"outside" in err.value
-    assert decode(data[:40], 40, 0, 0, 8, 8, out.ctypes.data, err) == -1 and err.value  # a truncated file
-    b = load_data(f"imagefolder:{_jpeg_folder(tmp_path / 'f', per_class=2, size=(500, 375))}", 64)
-    for split, augment in (("train", "light"), ("val", "none")):
-        ds = getattr(b, split)
-        ds.draft = False
-        for k in [(i, 1000 + i, split, augment) for i in range(len(ds))]:
-            assert (bench_decode.region_item(ds, k, decode).int() - ds[k][0].int()).abs().max() <= 1
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_decode.py"), "--check", str(tmp_path)],
+                         capture_output=True, text=True)
+    if out.returncode == 77:  # CI (.ci/run) installs gcc and libjpeg's headers and sets HPBENCH_REQUIRE_CC=1
+        pytest.fail(out.stderr) if os.environ.get("HPBENCH_REQUIRE_CC") == "1" else pytest.skip(out.stderr.strip())
+    assert out.returncode == 0, out.stdout + out.stderr
 
 
 def test_perf_reports_loader_against_model(tmp_path, capsys):

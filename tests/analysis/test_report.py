@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from conftest_analysis import empty_journal, write_journal
+from helpers import empty_journal, write_journal
 
 from analysis import report, summary, synthetic
 

@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 from bench.cli import main
 from bench.runner import storage
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--data", "synthetic:256", "--no-estimate", "--no-progress"]
 
 

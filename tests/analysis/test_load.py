@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest_analysis import empty_journal, write_journal
+from helpers import empty_journal, write_journal
 
 import analysis
 from analysis import load, synthetic

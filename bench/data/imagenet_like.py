@@ -9,7 +9,7 @@ depend on the class.  Not like ImageNet: the content is not natural; nobody shou
 accuracy.  Every image is a pure function of (seed, split, index): the same bytes on any machine
 with the same Pillow/libjpeg, any number of workers.
 
-    python scripts/make_imagenet_like.py /tmp/imnet --classes 10 --train-per-class 180 --val-per-class 20
+    python -m bench.data.imagenet_like /tmp/imnet --classes 10 --train-per-class 180 --val-per-class 20
 """
 from __future__ import annotations
 

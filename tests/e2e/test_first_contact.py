@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_runner import fake_result
+from helpers import fake_result
 
 from bench.cli import main
 from bench.core import studies
@@ -15,7 +15,7 @@ from bench.core.layout import StudyDir
 from bench.runner import storage
 from bench.runner.specs import Overrides, expand
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PROBE = """
 import sys
 from bench.cli import main

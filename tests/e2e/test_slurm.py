@@ -18,7 +18,7 @@ from bench.core.layout import StudyDir
 from bench.runner import storage
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 STUDY = """
 points = "random"

@@ -1,0 +1,176 @@
+"""The runner without training: records, storage, launchers, the CLI's bad input."""
+from __future__ import annotations
+
+import dataclasses
+from wsgiref.util import setup_testing_defaults
+import json
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from helpers import MINI, RECORD_ATTRS, fake_result, write_study  # noqa: F401
+from optuna.trial import TrialState
+
+from bench.cli import main
+from bench.core import records, studies
+from bench.core.errors import UserError
+from bench.runner import export, sampling, specs, storage
+from bench.runner.launch import LaunchOptions, LocalLauncher
+from bench.runner.specs import Overrides, expand
+
+
+def test_records_follow_the_contract(tmp_path):
+    store = storage.Store.open(tmp_path / "optuna.journal")
+    ss = expand(studies.load("lr_wd"), Overrides(models=("vitc_mini",), optimizers=("adamw",), trials=2))
+    name = store.study(ss[0], sampling_seed=0)
+    tid = store.start(name, ss[0])
+    store.complete(tid, fake_result(ss[0]), host="h", job_id="42")
+    tid = store.start(name, ss[1])
+    store.complete(tid, fake_result(ss[1], error=90.0, diverged=True), host="h", job_id="43")
+    st = optuna.load_study(study_name="lr_wd/vitc_mini/adamw/local", storage=store.optuna)
+    assert st.direction == optuna.study.StudyDirection.MINIMIZE
+    assert st.user_attrs.items() >= {"study": "lr_wd", "model": "vitc_mini", "optimizer": "adamw",
+                                     "budget": "local", "family": "vit"}.items()
+    t0, t1 = st.trials
+    assert RECORD_ATTRS <= set(t0.user_attrs) and t0.value == 40.0 and t0.state == TrialState.COMPLETE
+    f = studies.load("lr_wd").budget("local").lr_factor("vit", "adamw")
+    assert t0.distributions["lr"] == optuna.distributions.FloatDistribution(f * 2.5e-4, f * 8e-3, log=True)  # local lr_scale
+    assert t0.params == {"lr": ss[0].cfg.lr, "wd": ss[0].cfg.wd} and t0.user_attrs["point"] == 0
+    assert t1.state == TrialState.COMPLETE and t1.value == 90.0 and t1.user_attrs["diverged"] is True
+    df = export.table(store.optuna, "lr_wd")
+    assert list(df.columns) == list(records.COLUMNS) and len(df) == 2
+    assert df.iloc[1].to_dict().items() >= {"diverged": True, "point": 1, "state": "COMPLETE",
+                                            "trial_number": 1}.items()
+
+
+def test_other_search_space_under_the_same_name_is_refused(tmp_path):
+    store = storage.Store.open(tmp_path / "optuna.journal")
+    s = expand(studies.load("lr_wd"), Overrides(models=("vitc_mini",), optimizers=("adamw",), trials=1))[0]
+    store.study(s, sampling_seed=0)
+    with pytest.raises(storage.StorageError, match="space"):
+        store.study(dataclasses.replace(s, space=((1e-5, 1e-3), s.space[1])), 0)
+    with pytest.raises(storage.StorageError, match="sampling_seed"):
+        store.study(s, sampling_seed=1)
+
+
+def test_journals_with_the_old_seed_attr_still_open(tmp_path):
+    """Journals written before the rename hold `sampler_seed`: it is still read and compared."""
+    store = storage.Store.open(tmp_path / "optuna.journal")
+    s = expand(studies.load("lr_wd"), Overrides(models=("vitc_mini",), optimizers=("adamw",), trials=1))[0]
+    sid = store.optuna.create_new_study([optuna.study.StudyDirection.MINIMIZE], s.study_name)
+    for k, v in dict(space={"lr": list(s.space[0]), "wd": list(s.space[1])}, sampler_seed=3).items():
+        store.optuna.set_study_user_attr(sid, k, v)
+    assert store.study(s, sampling_seed=3) == s.study_name
+    with pytest.raises(storage.StorageError, match="sampling_seed 3 but the study file gives 4"):
+        store.study(s, sampling_seed=4)
+
+
+def test_optuna_dashboard_opens_the_journal(tmp_path):
+    import optuna_dashboard
+
+    store = storage.Store.open(tmp_path / "optuna.journal")
+    s = expand(studies.load("lr_wd"), Overrides(models=("vitc_mini",), optimizers=("sgd",), trials=1))[0]
+    tid = store.start(store.study(s, 0), s)
+    store.complete(tid, fake_result(s), host="h", job_id="1")
+    app = optuna_dashboard.wsgi(storage.Store.open(tmp_path / "optuna.journal").optuna)
+
+    def get(path):
+        env, status = {}, []
+        setup_testing_defaults(env)
+        env["PATH_INFO"] = path
+        body = b"".join(app(env, lambda st, headers, exc=None: status.append(st)))
+        assert status == ["200 OK"], body[:500]
+        return json.loads(body)
+
+    summaries = get("/api/studies")["study_summaries"]
+    assert [x["study_name"] for x in summaries] == ["lr_wd/vitc_mini/sgd/local"]
+    trials = get(f"/api/studies/{summaries[0]['study_id']}")["trials"]
+    assert len(trials) == 1 and trials[0]["state"] == "Complete"
+
+
+def test_local_launcher_splits_cpu_threads(monkeypatch, tmp_path):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    la = LocalLauncher(LaunchOptions(parallel=4), tmp_path)
+    assert (la.capacity, la.threads, la.gpus) == (4, 4, 0)
+    la = LocalLauncher(LaunchOptions(parallel=2, tasks_per_trial=2), tmp_path)
+    assert la.threads == 4
+
+
+def test_local_launcher_gives_each_trial_its_own_gpu(monkeypatch, tmp_path):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")
+    la = LocalLauncher(LaunchOptions(gpus_per_trial=2), tmp_path)
+    assert (la.capacity, la.tasks) == (2, 2)
+    monkeypatch.setattr("submitit.LocalExecutor.submit", lambda self, fn: type("J", (), {"job_id": str(id(fn))})())
+    a, b = la.submit([[({}, tmp_path / "a")], [({}, tmp_path / "b"), ({}, tmp_path / "c")]])
+    assert la._held[a.job_id] == [0, 1] and la._held[b.job_id] == [2, 3] and la.free_gpus == []
+    la.release(a)
+    assert la.free_gpus == [0, 1]
+
+
+def test_local_launcher_shares_a_gpu_between_k_trials(monkeypatch, tmp_path):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    la = LocalLauncher(LaunchOptions(trials_per_gpu=4), tmp_path)
+    assert la.capacity == 8 and sorted(la.free_gpus) == [0] * 4 + [1] * 4
+    ids = iter(range(100))
+    monkeypatch.setattr("submitit.LocalExecutor.submit", lambda self, fn: type("J", (), {"job_id": str(next(ids))})())
+    jobs = la.submit([[({}, tmp_path / str(i))] for i in range(8)])
+    assert sorted(g for j in jobs for g in la._held[j.job_id]) == [0] * 4 + [1] * 4 and la.free_gpus == []
+    with pytest.raises(UserError, match="exactly one GPU per trial"):
+        LocalLauncher(LaunchOptions(trials_per_gpu=2, gpus_per_trial=2), tmp_path)
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["run", "--study", "nope"], "unknown study 'nope'; valid: lr_wd, optimizer, stem"),
+    (["run", "--study", "lr_wd", "--budget", "huge"], "no budget 'huge'; valid: paper, local"),
+    (["run", "--study", "lr_wd", "--models", "vitq_mini"], "unknown model 'vitq_mini'; valid models: vitp_1gf"),
+    (["run", "--study", "lr_wd", "--slurm-extra", "qos"], "--slurm-extra takes KEY=VALUE"),
+    (["status", "--study", "lr_wd"], "no results for study 'lr_wd'"),
+    (["export", "--study", "lr_wd"], "no results for study 'lr_wd'"),
+])
+def test_bad_input_is_one_line_exit_2(tmp_path, monkeypatch, capsys, argv, msg):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv + ["--dry-run"] * (argv[0] == "run") + ["--no-estimate"] * (argv[0] == "run")) == 2
+    err = capsys.readouterr().err.strip()
+    assert msg in err and "\n" not in err and "Traceback" not in err
+
+
+def test_bad_range_in_a_study_file_exits_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    path = write_study(tmp_path, MINI.replace("wd = [0.01, 1.0]", "wd = [-1, 1.0]"))
+    assert main(["run", "--study", path, "--dry-run"]) == 2
+    assert "low > 0" in capsys.readouterr().err
+
+
+def test_other_space_in_storage_exits_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    store = storage.Store.open(tmp_path / "results" / "mini" / "optuna.journal")
+    s = expand(studies.load(write_study(tmp_path, MINI)), Overrides())[0]
+    store.study(s, 0)
+    path = write_study(tmp_path, MINI.replace("lr = [1e-4, 1e-2]", "lr = [1e-4, 1e-1]"))
+    assert main(["run", "--study", path, "--no-estimate"]) == 2
+    err = capsys.readouterr().err
+    assert "already holds study 'mini/vitp_mini/adamw/local' with space" in err and "Traceback" not in err
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--study", "lr_wd", "--models", "vitp_mini", "--trials", "3", "--epochs", "5", "--data", "synthetic:256",
+                 "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "6 trials = 1 models x 2 optimizers x 3 point-seeds x epochs [5]" in out
+    assert "7,680 images (256 per epoch)" in out and "est. cost" in out
+    assert not (tmp_path / "results").exists()
+
+
+def test_rdb_storage_url(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    s = expand(studies.load("lr_wd"), Overrides(models=("vitp_mini",), optimizers=("adamw",), trials=1))[0]
+    store = storage.Store.open(url)
+    store.complete(store.start(store.study(s, 0), s), fake_result(s), host="h", job_id="7")
+    assert main(["status", "--storage", url]) == 0
+    assert "lr_wd/vitp_mini/adamw/local" in capsys.readouterr().out
+    assert main(["export", "--study", "lr_wd", "--storage", url, "--out", "t.csv"]) == 0
+    assert len(open("t.csv").read().splitlines()) == 2
