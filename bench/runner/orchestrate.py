@@ -48,7 +48,7 @@ class Slot:
     """A trial spec, its optuna study, trial dir and what this run does with it."""
 
     spec: TrialSpec
-    study: str  # optuna study name
+    optuna_name: str  # the optuna study holding the trial
     out_dir: Path
     trial_id: int | None = None
     action: str = "run"  # done | record | attach | run
@@ -132,7 +132,7 @@ def _launch_and_wait(slots: list[Slot], launcher: launch.Launcher, bar: Bar, pol
             for s in (s for c in chunks for s in c):
                 s.out_dir.mkdir(parents=True, exist_ok=True)
                 if s.trial_id is None:
-                    s.trial_id = s.store.start(s.study, s.spec)
+                    s.trial_id = s.store.start(s.optuna_name, s.spec)
             jobs = launcher.submit([[(s.spec.cfg, s.out_dir) for s in c] for c in chunks])
             for chunk, job in zip(chunks, jobs):
                 for s in chunk:
@@ -160,15 +160,15 @@ def _reconcile(specs: list[TrialSpec], store, seed: int, where: StudyDir, create
     optuna_names, keyed, slots = {}, {}, []
     for spec in specs:
         if spec.study_name not in optuna_names:
-            name = optuna_names[spec.study_name] = store and store.study(spec, seed, create=create)
+            name = optuna_names[spec.study_name] = store and store.optuna_study(spec, seed, create=create)
             keyed[spec.study_name] = store.by_key(name) if name else {}
         trials = keyed[spec.study_name].get(spec.key, [])
         slot = Slot(spec, optuna_names[spec.study_name], where.trial(spec.key), store=store)
         running = [t for t in trials if t.state == TrialState.RUNNING]
-        slot.trial_id = store.trial_id(slot.study, running[-1]) if running else None
+        slot.trial_id = store.trial_id(slot.optuna_name, running[-1]) if running else None
         if any(t.state == TrialState.COMPLETE for t in trials):
             slot.action = "done"
-            slot.trial_id = store.trial_id(slot.study, [t for t in trials if t.state == TrialState.COMPLETE][-1])
+            slot.trial_id = store.trial_id(slot.optuna_name, [t for t in trials if t.state == TrialState.COMPLETE][-1])
         elif _result(slot) is not None:
             slot.action = "record"
         elif job_alive(slot.out_dir):
@@ -200,7 +200,7 @@ def _ended(s: Slot, job) -> bool:
 def _finish(s: Slot, job) -> str:
     """Record the trial in s.out_dir; returns 'done', 'diverged' or 'failed'."""
     if s.trial_id is None:
-        s.trial_id = s.store.start(s.study, s.spec)
+        s.trial_id = s.store.start(s.optuna_name, s.spec)
     attempt = _last_attempt(s.out_dir)
     host, job_id = attempt.get("host", ""), attempt.get("job_id", s.job_id)
     result = _result(s)
@@ -223,7 +223,7 @@ def _confirm_specs(study_def: Study, ov: Overrides, store, seed: int, n_best: in
     base = expand(study_def, replace(ov, seeds=1))
     errors: dict = {}
     for spec in {s.study_name: s for s in base}.values():
-        name = store and store.study(spec, seed, create=False)
+        name = store and store.optuna_study(spec, seed, create=False)
         for t in store.trials(name, states=(TrialState.COMPLETE,)) if name else []:
             a = t.user_attrs
             if a.get("seed", 0) < CONFIRM_SEED0:

@@ -42,7 +42,7 @@ class Store:
         return None if storage is None else cls(storage, redact(url_or_path) if is_url(url_or_path) else str(url_or_path))
 
     # ---- studies
-    def study(self, spec: TrialSpec, sampling_seed: int, create: bool = True) -> str | None:
+    def optuna_study(self, spec: TrialSpec, sampling_seed: int, create: bool = True) -> str | None:
         """The name of spec's optuna study (created if ``create``, else None if absent), after checking
         that its search space and sampling seed are the study file's."""
         name = spec.study_name

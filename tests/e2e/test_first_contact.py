@@ -33,7 +33,7 @@ def study(tmp_path_factory) -> Path:
     results = tmp_path_factory.mktemp("first") / "results"
     store = storage.Store.open(StudyDir(results, "lr_wd").journal)
     for i, s in enumerate(expand(studies.load("lr_wd"), Overrides(models=("vitp_mini", "vitc_mini"), trials=2))):
-        store.complete(store.start(store.study(s, 0), s), fake_result(s, error=20.0 + 3 * i), host="h", job_id="1")
+        store.complete(store.start(store.optuna_study(s, 0), s), fake_result(s, error=20.0 + 3 * i), host="h", job_id="1")
     return results
 
 

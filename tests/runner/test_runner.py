@@ -23,7 +23,7 @@ from bench.runner.specs import Overrides, expand
 def test_records_follow_the_contract(tmp_path):
     store = storage.Store.open(tmp_path / "optuna.journal")
     ss = expand(studies.load("lr_wd"), Overrides(models=("vitc_mini",), optimizers=("adamw",), trials=2))
-    name = store.study(ss[0], sampling_seed=0)
+    name = store.optuna_study(ss[0], sampling_seed=0)
     tid = store.start(name, ss[0])
     store.complete(tid, fake_result(ss[0]), host="h", job_id="42")
     tid = store.start(name, ss[1])
@@ -47,11 +47,11 @@ def test_records_follow_the_contract(tmp_path):
 def test_other_search_space_under_the_same_name_is_refused(tmp_path):
     store = storage.Store.open(tmp_path / "optuna.journal")
     s = expand(studies.load("lr_wd"), Overrides(models=("vitc_mini",), optimizers=("adamw",), trials=1))[0]
-    store.study(s, sampling_seed=0)
+    store.optuna_study(s, sampling_seed=0)
     with pytest.raises(storage.StorageError, match="space"):
-        store.study(dataclasses.replace(s, space=((1e-5, 1e-3), s.space[1])), 0)
+        store.optuna_study(dataclasses.replace(s, space=((1e-5, 1e-3), s.space[1])), 0)
     with pytest.raises(storage.StorageError, match="sampling_seed"):
-        store.study(s, sampling_seed=1)
+        store.optuna_study(s, sampling_seed=1)
 
 
 def test_journals_with_the_old_seed_attr_still_open(tmp_path):
@@ -61,9 +61,9 @@ def test_journals_with_the_old_seed_attr_still_open(tmp_path):
     sid = store.optuna.create_new_study([optuna.study.StudyDirection.MINIMIZE], s.study_name)
     for k, v in dict(space={"lr": list(s.space[0]), "wd": list(s.space[1])}, sampler_seed=3).items():
         store.optuna.set_study_user_attr(sid, k, v)
-    assert store.study(s, sampling_seed=3) == s.study_name
+    assert store.optuna_study(s, sampling_seed=3) == s.study_name
     with pytest.raises(storage.StorageError, match="sampling_seed 3 but the study file gives 4"):
-        store.study(s, sampling_seed=4)
+        store.optuna_study(s, sampling_seed=4)
 
 
 def test_optuna_dashboard_opens_the_journal(tmp_path):
@@ -71,7 +71,7 @@ def test_optuna_dashboard_opens_the_journal(tmp_path):
 
     store = storage.Store.open(tmp_path / "optuna.journal")
     s = expand(studies.load("lr_wd"), Overrides(models=("vitc_mini",), optimizers=("sgd",), trials=1))[0]
-    tid = store.start(store.study(s, 0), s)
+    tid = store.start(store.optuna_study(s, 0), s)
     store.complete(tid, fake_result(s), host="h", job_id="1")
     app = optuna_dashboard.wsgi(storage.Store.open(tmp_path / "optuna.journal").optuna)
 
@@ -147,7 +147,7 @@ def test_other_space_in_storage_exits_2(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     store = storage.Store.open(tmp_path / "results" / "mini" / "optuna.journal")
     s = expand(studies.load(write_study(tmp_path, MINI)), Overrides())[0]
-    store.study(s, 0)
+    store.optuna_study(s, 0)
     path = write_study(tmp_path, MINI.replace("lr = [1e-4, 1e-2]", "lr = [1e-4, 1e-1]"))
     assert main(["run", "--study", path, "--no-estimate"]) == 2
     err = capsys.readouterr().err
@@ -169,7 +169,7 @@ def test_rdb_storage_url(tmp_path, monkeypatch, capsys):
     url = f"sqlite:///{tmp_path / 'o.db'}"
     s = expand(studies.load("lr_wd"), Overrides(models=("vitp_mini",), optimizers=("adamw",), trials=1))[0]
     store = storage.Store.open(url)
-    store.complete(store.start(store.study(s, 0), s), fake_result(s), host="h", job_id="7")
+    store.complete(store.start(store.optuna_study(s, 0), s), fake_result(s), host="h", job_id="7")
     assert main(["status", "--storage", url]) == 0
     assert "lr_wd/vitp_mini/adamw/local" in capsys.readouterr().out
     assert main(["export", "--study", "lr_wd", "--storage", url, "--out", "t.csv"]) == 0
