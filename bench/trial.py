@@ -30,6 +30,9 @@ from bench.core.errors import UserError
 from bench.io import atomic_save, atomic_write_json
 
 
+PRECISE_BN_EPOCH0 = 1_000_000  # the precise-BN batches of epoch e are those of this epoch + e: none trains on them
+
+
 def _seed_epoch(seed: int, epoch: int) -> None:
     """Every random source of an epoch derives from (seed, epoch) alone, so a resumed epoch replays exactly."""
     s = (seed * 1_000_003 + epoch) % 2**31
@@ -57,6 +60,30 @@ def evaluate(model: nn.Module, loader, device: torch.device, amp: bool, dist: Di
     dist.all_reduce(counts)
     correct, total = counts.tolist()
     return 100.0 * (1.0 - correct / max(total, 1.0))
+
+
+@torch.no_grad()
+def precise_bn(model: nn.Module, batches, dist: DistEnv) -> None:
+    """pycls's precise BN statistics: every BatchNorm's running mean and variance replaced by the
+    average of its batch statistics over ``batches`` (forward passes in train mode), averaged over
+    ranks. Models without BatchNorm are left as they are."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return
+    was_training = model.training
+    momenta = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # a cumulative average of the batches' statistics
+    model.train()
+    for x in batches:
+        model(x)
+    for bn, m in zip(bns, momenta):
+        bn.momentum = m
+        for buf in (bn.running_mean, bn.running_var):
+            dist.all_reduce(buf)
+            buf /= dist.world_size
+    model.train(was_training)
 
 
 class Trainer:
@@ -99,6 +126,7 @@ class Trainer:
         return make_loader(self.data, split, self.rank_batch if split == "train" else 2 * self.rank_batch,
                            device=self.device, epoch=epoch, seed=self.cfg.seed,
                            augment=self.recipe.augment if split == "train" else "none",
+                           lighting=self.recipe.pca_lighting if split == "train" else 0.0,
                            workers=min(8, os.cpu_count() or 1) if self.cuda else 0,
                            rank=self.dist.rank, world_size=self.dist.world_size)
 
@@ -131,6 +159,16 @@ class Trainer:
                 return math.nan, images, True
         mean = (loss_sum / max(self.steps_per_epoch, 1)).item()
         return mean, images, self._diverged(loss_sum)
+
+    def precise_bn(self) -> None:
+        """Before an evaluation: the model's and the EMA's BN statistics recomputed on the recipe's
+        ``precise_bn`` training images (a stream of its own, seeded apart from training's)."""
+        if not self.recipe.precise_bn:
+            return
+        n = max(1, round(self.recipe.precise_bn / (self.rank_batch * self.dist.world_size)))
+        for model in (self.model, *((self.ema.module,) if self.ema is not None else ())):
+            loader = self._loader("train", PRECISE_BN_EPOCH0 + self.epoch)
+            precise_bn(model, (x for _, (x, _) in zip(range(n), loader)), self.dist)
 
     def _diverged(self, loss_sum: torch.Tensor) -> bool:
         flag = (~torch.isfinite(loss_sum)).float().reshape(1)
@@ -205,6 +243,7 @@ def _train(t: Trainer, ckpt_path: Path, log) -> dict:
         if diverged:
             row.update(error=chance, raw_error=chance)
         else:  # the headline error is the EMA model's, as pycls's sweeps rank runs (test_ema_epoch)
+            t.precise_bn()
             row["raw_error"] = evaluate(t.net, t._loader("val", t.epoch), t.device, t.cuda, dist)
             row["error"] = (evaluate(t.ema.module, t._loader("val", t.epoch), t.device, t.cuda, dist)
                             if t.ema is not None else row["raw_error"])

@@ -105,17 +105,32 @@ def _check_args(bundle, split, batch_size, augment, rank, world_size, decode) ->
         raise TypeError(f"expected a DataBundle, got {type(bundle).__name__}")
 
 
-class _Normalize:
-    """uint8 [B,3,H,W] on device -> normalised float32, as one fused multiply-add."""
+# AlexNet-style PCA lighting: ImageNet's RGB eigenvalues and eigenvectors (pycls, fb.resnet.torch)
+EIG_VALS = (0.2175, 0.0188, 0.0045)
+EIG_VECS = ((-0.5675, 0.7192, 0.4009), (-0.5808, -0.0045, -0.8140), (-0.5836, -0.6948, 0.4203))
 
-    def __init__(self, mean, std, device):
+
+class _Normalize:
+    """uint8 [B,3,H,W] on device -> normalised float32, as one fused multiply-add; with ``lighting``
+    > 0 each image also gets pycls's PCA colour jitter (alpha ~ N(0, lighting) per eigenvector, the
+    shift eigvecs @ (alpha x eigvals) added to its [0, 1] pixels), drawn from (seed, epoch, batch)."""
+
+    def __init__(self, mean, std, device, lighting: float = 0.0, seed: int = 0, epoch: int = 0):
         std_t = torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
         mean_t = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
         self.scale = 1.0 / (255.0 * std_t)
         self.shift = -mean_t / std_t
+        self.lighting, self.seed, self.epoch, self.std = lighting, seed, epoch, std_t.view(1, 3)
+        self.basis = torch.tensor(EIG_VECS, dtype=torch.float32) * torch.tensor(EIG_VALS, dtype=torch.float32)
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.addcmul(self.shift, x.float(), self.scale)
+    def __call__(self, x: torch.Tensor, batch: int = 0) -> torch.Tensor:
+        out = torch.addcmul(self.shift, x.float(), self.scale)
+        if self.lighting:
+            g = torch.Generator().manual_seed(mix_seed(self.seed, self.epoch, batch, 0x119))
+            alpha = torch.randn(x.shape[0], 3, generator=g) * self.lighting
+            rgb = (alpha @ self.basis.T).to(x.device)  # [B,3]: eigvecs @ (alpha * eigvals) per image
+            out = out + (rgb / self.std).view(-1, 3, 1, 1)
+        return out
 
 
 def crop_flip(x: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor, pad: int) -> torch.Tensor:
@@ -138,11 +153,12 @@ class TensorLoader:
     """Iterable over one epoch of a TensorSplit; see the module docstring."""
 
     def __init__(self, bundle: DataBundle, split: str, batch_size: int, *, device, epoch, seed,
-                 augment, rank, world_size):
+                 augment, rank, world_size, lighting=0.0):
         self.bundle, self.split, self.batch_size = bundle, split, batch_size
         self.device = torch.device(device)
         self.epoch, self.seed = epoch, seed
         self.augment = augment if split == "train" else "none"
+        self.lighting = lighting if split == "train" else 0.0
         self.n_skipped = 0
         data: TensorSplit = getattr(bundle, split)
         self.indices = shard_indices(len(data), split, batch_size, seed=seed, epoch=epoch,
@@ -153,7 +169,7 @@ class TensorLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         dev = self.bundle.on_device(self.split, self.device)
-        norm = _Normalize(self.bundle.mean, self.bundle.std, self.device)
+        norm = _Normalize(self.bundle.mean, self.bundle.std, self.device, self.lighting, self.seed, self.epoch)
         n = len(self.indices)
         idx = self.indices.to(self.device)
         if self.augment != "none":
@@ -183,7 +199,7 @@ class TensorLoader:
                 x = dev.images.index_select(0, ii)
             if self.augment != "none":
                 x = crop_flip(x, offsets[sl], flips[sl], pad)
-            yield norm(x), y
+            yield norm(x, b), y
 
 
 class _KeySampler:
@@ -233,8 +249,9 @@ class DatasetLoader:
     """Iterable over one epoch of a Dataset split through a torch DataLoader."""
 
     def __init__(self, bundle: DataBundle, split: str, batch_size: int, *, device, epoch, seed,
-                 augment, workers, rank, world_size, decode):
+                 augment, workers, rank, world_size, decode, lighting=0.0):
         self.bundle, self.split, self.batch_size = bundle, split, batch_size
+        self.lighting = lighting if split == "train" else 0.0
         self.device = torch.device(device)
         self.epoch, self.seed, self.workers = epoch, seed, workers
         self.decode = decode if decode != "auto" else ("device" if self.device.type == "cuda" else "cpu")
@@ -257,10 +274,10 @@ class DatasetLoader:
             collate_fn=_collate, pin_memory=cuda, drop_last=False,
             persistent_workers=False, prefetch_factor=4 if self.workers > 0 else None,
         )
-        norm = _Normalize(self.bundle.mean, self.bundle.std, self.device)
+        norm = _Normalize(self.bundle.mean, self.bundle.std, self.device, self.lighting, self.seed, self.epoch)
         self.n_skipped, self.skipped_paths = 0, []
         try:
-            for x, y, bad in dl:
+            for b, (x, y, bad) in enumerate(dl):
                 if isinstance(x, list):
                     x, y, more = assemble(x, y, self.dataset, self.device, self.bundle.resolution, self.augment)
                     bad = bad + more
@@ -271,7 +288,7 @@ class DatasetLoader:
                     continue
                 x = x.to(self.device, non_blocking=cuda)
                 y = y.to(self.device, non_blocking=cuda)
-                yield norm(x), y
+                yield norm(x, b), y
         finally:
             if self.n_skipped:
                 record = getattr(self.dataset, "corrupt_files", None)
@@ -288,15 +305,18 @@ class DatasetLoader:
 def make_loader(
     bundle: DataBundle, split: str, batch_size: int, *, device: torch.device, epoch: int, seed: int,
     augment: str = "light", workers: int = 0, rank: int = 0, world_size: int = 1, decode: str = "auto",
+    lighting: float = 0.0,
 ):
     """One epoch of batches ``(x float32 [B,3,R,R] normalised, y int64 [B])`` on ``device``.
 
     See the module docstring for the exact semantics; the returned object has ``len()``
-    (number of batches) and ``n_skipped`` (unreadable images met this epoch).
+    (number of batches) and ``n_skipped`` (unreadable images met this epoch). ``lighting``: the std of
+    PCA colour jitter on the train split (0: none).
     """
     _check_args(bundle, split, batch_size, augment, rank, world_size, decode)
     data = getattr(bundle, split)
-    kw = dict(device=device, epoch=epoch, seed=seed, augment=augment, rank=rank, world_size=world_size)
+    kw = dict(device=device, epoch=epoch, seed=seed, augment=augment, rank=rank, world_size=world_size,
+              lighting=lighting)
     if isinstance(data, TensorSplit):
         return TensorLoader(bundle, split, batch_size, **kw)
     return DatasetLoader(bundle, split, batch_size, workers=workers, decode=decode, **kw)

@@ -75,3 +75,50 @@ def test_profiles():
     ema = recipe.build_ema(torch.nn.Linear(2, 2), paper, total_steps=8000, period=8)  # 1000 updates
     assert ema.decay == pytest.approx(1 - 1 / 50)
     assert recipe.ema_period(paper, steps_per_epoch=100) == 8 and recipe.ema_period(paper, steps_per_epoch=3) == 3
+
+
+def test_paper_recipe_has_pycls_precise_bn_and_lighting_and_light_has_neither():
+    paper, light = recipe.RECIPES["paper"], recipe.RECIPES["light"]
+    assert (paper.precise_bn, paper.pca_lighting) == (8192, 0.1)  # pycls BN.NUM_SAMPLES_PRECISE, TRAIN.PCA_STD
+    assert (light.precise_bn, light.pca_lighting) == (0, 0.0)
+
+
+def test_precise_bn_sets_the_mean_of_the_batch_statistics():
+    """pycls's compute_precise_bn_stats: running mean/var = the average of the batches' mean/var."""
+    from bench.distributed import DistEnv
+    from bench.trial import precise_bn
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                              torch.nn.Conv2d(4, 2, 1), torch.nn.BatchNorm2d(2))
+    batches = [torch.randn(8, 3, 6, 6) * (1 + i) + i for i in range(3)]
+    net.eval()
+    precise_bn(net, batches, DistEnv())
+    assert not net.training and net[1].momentum == 0.1  # the mode and the momentum are put back
+    with torch.no_grad():
+        feats = [net[0](x) for x in batches]
+    means = torch.stack([f.mean(dim=(0, 2, 3)) for f in feats]).mean(0)
+    vars_ = torch.stack([f.var(dim=(0, 2, 3), unbiased=True) for f in feats]).mean(0)
+    torch.testing.assert_close(net[1].running_mean, means, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(net[1].running_var, vars_, rtol=1e-5, atol=1e-6)
+    ln = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.LayerNorm(3))
+    before = {k: v.clone() for k, v in ln.state_dict().items()}
+    precise_bn(ln, [torch.randn(4, 3)], DistEnv())
+    assert all(torch.equal(before[k], v) for k, v in ln.state_dict().items())
+
+
+def test_pca_lighting_shifts_each_image_by_a_seeded_colour():
+    from bench.data import load_data, make_loader
+
+    b = load_data("synthetic:64", 32, n_val=16)
+    kw = dict(device=torch.device("cpu"), epoch=3, seed=1, augment="light")
+    plain = [x for x, _ in make_loader(b, "train", 16, **kw)]
+    lit = [x for x, _ in make_loader(b, "train", 16, lighting=0.1, **kw)]
+    again = [x for x, _ in make_loader(b, "train", 16, lighting=0.1, **kw)]
+    assert all(torch.equal(a, c) for a, c in zip(lit, again))  # a pure function of (seed, epoch, batch)
+    shift = lit[0] - plain[0]
+    per_image = shift.mean(dim=(2, 3))  # [B, 3]: one colour per image, the same at every pixel
+    torch.testing.assert_close(shift, per_image[:, :, None, None].expand_as(shift), rtol=0, atol=1e-5)
+    assert 0.001 < per_image.abs().mean() < 0.2 and not torch.allclose(per_image[0], per_image[1])
+    val = [x for x, _ in make_loader(b, "val", 16, **{**kw, "augment": "none"}, lighting=0.1)]
+    assert torch.equal(val[0], next(iter(make_loader(b, "val", 16, **{**kw, "augment": "none"})))[0])

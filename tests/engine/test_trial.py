@@ -1,5 +1,6 @@
 """The trial engine on real (tiny) CPU trainings: results, divergence, resume identity, bad input."""
 import json
+import math
 import os
 import signal
 import subprocess
@@ -7,6 +8,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 from bench.cli import main
 from bench.trial import TrialConfig, TrialError, run_trial
@@ -97,3 +99,18 @@ def test_how_a_trial_runs_is_not_what_it_is(tmp_path):
     assert plain.identity() == fast.identity() and "compile" not in plain.identity() and "device" not in plain.identity()
     atomic_write_json(tmp_path / "result.json", {"config": fast.identity(), "error": 12.0})
     assert same_run(fast.identity(), plain) and finished(tmp_path, plain)["error"] == 12.0
+
+
+def test_the_paper_recipe_trains_with_precise_bn_and_lighting(tmp_path):
+    """The paper recipe (mixup/CutMix, AutoAugment, PCA lighting, precise BN before each evaluation) runs
+    end to end on a conv-stem ViT, and its precise BN stream leaves the training stream alone."""
+    from bench.trial import Trainer
+
+    cfg = TrialConfig(model="vitc_1mf", optimizer="adamw", lr=1e-3, wd=0.05, epochs=1, batch_size=32,
+                      data="synthetic:128", recipe="paper")
+    r = run_trial(cfg, tmp_path / "t", log=lambda *a: None)
+    assert math.isfinite(r["error"]) and not r["diverged"]
+    t = Trainer(cfg)
+    before = [x.clone() for x, _ in t._loader("train", 0)]
+    t.precise_bn()
+    assert all(torch.equal(a, b) for a, (b, _) in zip(before, t._loader("train", 0)))
