@@ -1,5 +1,5 @@
 """Analysis of hyperparameter-robustness studies: load trials, EDFs and robustness statistics,
-figures and a self-contained HTML report (see docs/records.md for the data contract)."""
+figures and a self-contained HTML report (see docs/storage.md for the data contract)."""
 
 import importlib
 

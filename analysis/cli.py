@@ -130,6 +130,7 @@ def run_report(args) -> int:
 
     matplotlib.use("Agg")
     from bench.core.identity import parse_study_name
+    from bench.core.layout import StudyDir
 
     from . import report
     from .load import AnalysisError
@@ -145,7 +146,11 @@ def run_report(args) -> int:
     out = Path(args.out) if args.out else _default_dir(args) / "report.html"
     named = {a.get("study", parse_study_name(k)["study"]) for k, a in attrs.items()} | set(args.study or [])
     studies = sorted(set(df["study"].dropna().astype(str)) | named)
-    defs = report.study_definitions(studies, Path(args.results), attrs)
+    if args.table:  # a committed reference keeps its study file beside its table
+        kept = {s: Path(args.table).parent / "study.toml" for s in studies}
+    else:
+        kept = {s: StudyDir(args.results, s).study_file for s in studies}
+    defs = report.study_definitions(studies, kept, attrs)
     title = "Hyperparameter robustness: " + (", ".join(studies) or "(no studies)")
     html = report.build(df, title=title, source=str(source), studies=studies, definitions=defs, ref=args.ref,
                         reference=against)

@@ -1,4 +1,4 @@
-"""Load trial records (docs/records.md) into one tidy DataFrame.
+"""Load trial records (docs/storage.md) into one tidy DataFrame.
 
 Sources: an optuna storage URL, a journal file, a ``results/<study>/`` directory holding
 ``optuna.journal``, a results root holding several of those, or an exported csv/parquet.
@@ -88,7 +88,7 @@ def load_trials_with_attrs(source, study=None) -> tuple[pd.DataFrame, dict]:
 
 
 def load_trials(source, study=None) -> pd.DataFrame:
-    """Load every finished trial from ``source`` into the tidy table of docs/records.md.
+    """Load every finished trial from ``source`` into the tidy table of docs/storage.md.
 
     ``source``: optuna storage URL, journal file, ``results/<study>/`` dir, results root,
     or a csv/parquet export. ``study`` (name or list) restricts to those studies; an

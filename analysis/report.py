@@ -72,14 +72,16 @@ def environment() -> list[dict]:
     return rows
 
 
-def study_definitions(studies, results: Path | None, attrs: dict) -> list[tuple[str, dict]]:
-    """``studies/<study>.toml`` text (beside the results dir, or in cwd), else optuna user attrs."""
+def study_definitions(studies, kept: dict, attrs: dict) -> list[tuple[str, dict]]:
+    """Each study's definition as its trials ran with it: the study file its last `bench run` kept
+    (``kept[study]``: ``<results>/<study>/study.toml``, or beside a committed table), else the optuna
+    user attrs; never today's study file, which may say something else."""
     out = []
-    dirs = ([results.resolve().parent / "studies"] if results else []) + [Path.cwd() / "studies"]
     for s in studies:
-        toml = next((d / f"{s}.toml" for d in dirs if (d / f"{s}.toml").is_file()), None)
-        if toml:
-            out.append((s, {"origin": str(toml), "text": toml.read_text(errors="replace")}))
+        path = kept.get(s)
+        if path and Path(path).is_file():
+            text = Path(path).read_text(errors="replace")
+            out.append((s, {"origin": f"{path} (as the trials ran with it)", "text": text}))
             continue
         own = {k: v for k, v in attrs.items() if parse_study_name(k)["study"] == s}
         if own:

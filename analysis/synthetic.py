@@ -1,4 +1,4 @@
-"""Synthetic tidy trial tables (docs/records.md columns) for tests and benchmarks."""
+"""Synthetic tidy trial tables (docs/storage.md columns) for tests and benchmarks."""
 
 from __future__ import annotations
 

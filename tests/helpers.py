@@ -1,5 +1,5 @@
 """Helpers shared by the tests: trial tables written into a real optuna JournalStorage exactly as
-docs/records.md specifies, an engine result for a spec, and small study files."""
+docs/storage.md specifies, an engine result for a spec, and small study files."""
 
 from __future__ import annotations
 

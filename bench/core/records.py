@@ -1,7 +1,7 @@
 """The records contract, said once: how a stored trial becomes one row of the tidy table.
 
 ``bench export``, :func:`analysis.load_trials` and the report all build their table here, and
-the runner stores exactly :data:`RESULT_FIELDS` of an engine result (docs/records.md). The module
+the runner stores exactly :data:`RESULT_FIELDS` of an engine result (docs/storage.md). The module
 lives on the analysis side and imports neither torch nor ``bench``: the runner imports it, so the
 dependency runs one way (bench -> analysis) and the analysis side stays installable alone.
 """

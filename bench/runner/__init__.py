@@ -1,8 +1,9 @@
-"""The study runner: study files -> sampled trial specs -> submitit jobs -> optuna records.
+"""The study runner: a study's plan (bench.core.studies) -> trial specs -> submitit jobs -> optuna records.
 
-One module per step: ``studies`` (load and validate study files), ``sampling`` (paired
-log-uniform points), ``specs`` (expand a study into trial specs), ``storage`` (optuna
-records, docs/records.md), ``job`` (what runs on a worker), ``launch`` (executors and
-queueing), ``plan`` (plan and cost estimate), ``orchestrate`` (reconcile, launch, record),
-``progress`` (bar and status table), ``export`` (tidy table), ``cli`` (subcommands).
+One module per step: ``sampling`` (paired log-uniform points), ``specs`` (a plan's trial specs),
+``storage`` (optuna records, docs/storage.md), ``job`` (what runs on a worker), ``launch``
+(executors and queueing), ``plan`` (what a run holds, its checks and its cost estimate),
+``orchestrate`` (reconcile, launch, record), ``grow`` (--until-decided), ``calibrate`` (bench
+calibrate), ``repair`` (bench repair), ``progress`` (bar and status table), ``export`` (tidy
+table), ``cli`` (subcommands).
 """

@@ -24,7 +24,7 @@ class TrialSpec:
 
     @property
     def study_name(self) -> str:
-        """The optuna study holding this trial (docs/records.md)."""
+        """The optuna study holding this trial (docs/storage.md)."""
         return identity.study_name(self.study, self.cfg.model, self.cfg.optimizer, self.budget)
 
     @property

@@ -1,4 +1,4 @@
-"""optuna records of trials, exactly as docs/records.md describes them, behind one handle: ``Store``.
+"""optuna records of trials, exactly as docs/storage.md describes them, behind one handle: ``Store``.
 
 Every ``Store`` method takes optuna study names and trial ids (never an optuna ``Study``), and the
 module uses only optuna's public storage API. A journal file is checked on opening (a bad record

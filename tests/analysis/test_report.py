@@ -110,8 +110,9 @@ def results_dir(tmp_path_factory, trials):
     df = trials[trials["model"].isin(["vitp_4gf", "vitc_4gf"]) & trials["seed"].eq(0)]
     write_journal(df, root / "results" / "synth" / "optuna.journal", failed=1)
     empty_journal(root / "results" / "empty" / "optuna.journal")
-    (root / "studies").mkdir()
-    (root / "studies" / "synth.toml").write_text('name = "synth"\nmodels = ["<vitp_4gf>"]\n')
+    (root / "studies").mkdir()  # today's study file says something else than the one the trials ran with
+    (root / "studies" / "synth.toml").write_text('name = "synth"\nmodels = ["<changed since>"]\n')
+    (root / "results" / "synth" / "study.toml").write_text('name = "synth"\nmodels = ["<vitp_4gf>"]\n')
     return root
 
 
@@ -132,7 +133,8 @@ def test_cli_plot(results, kind, ext, extra):
 def test_cli_report(results, capsys):
     assert bench(["report"]) == 0
     html = (results / "results" / "report.html").read_text()
-    assert "&lt;vitp_4gf&gt;" in html and "studies/synth.toml" in html and external_urls(html) == []
+    assert "&lt;vitp_4gf&gt;" in html and "synth/study.toml (as the trials ran with it)" in html
+    assert "changed since" not in html and external_urls(html) == []
     assert "Studies: <b>empty, synth</b>" in html and "4 failed" in html
     assert bench(["report", "--study", "empty"]) == 0
     assert "no finished results" in (results / "results" / "empty" / "report.html").read_text()
