@@ -192,13 +192,13 @@ def run_verdict(args) -> int:
 
 def _design(args):
     """The test design: the study's grown design (design.json), else --alpha at one look."""
-    from . import verdict
+    from . import claims, verdict
 
     found = None
     if args.table:
         found = verdict.table_design(args.table)
     elif args.study and not args.storage and len(args.study) == 1:
-        found = verdict.Design.read(Path(args.results) / args.study[0] / "design.json")
+        found = claims.Design.read(Path(args.results) / args.study[0] / "design.json")
     if found and args.alpha is None:
         return found
-    return verdict.Design(alpha=args.alpha if args.alpha is not None else verdict.ALPHA)
+    return claims.Design(alpha=args.alpha if args.alpha is not None else claims.ALPHA)

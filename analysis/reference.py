@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import stats, summary, verdict
+from . import claims, stats, summary
 from bench.core.errors import UserError
 
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "results" / "reference"
@@ -126,22 +126,22 @@ def _word(p_more: float, p_less: float, alpha: float, more: str, less: str) -> s
     return less if p_less < alpha else "no significant difference"
 
 
-def compare(df: pd.DataFrame, models, ref_models, seed: int = 0, alpha: float = verdict.ALPHA) -> pd.DataFrame:
+def compare(df: pd.DataFrame, models, ref_models, seed: int = 0, alpha: float = claims.ALPHA) -> pd.DataFrame:
     """Each of ``models`` against each reference model, per optimizer, on their shared points: the
     expected best of k (jackknife interval of the difference), paired per-point differences (signed
     rank) and robustness (one-sided KS on Δ), each two one-sided tests at ``alpha``. Differences
     are model − reference: negative is lower error for your model."""
     pm = summary.point_means(df).dropna(subset=["error"])
-    noise = verdict.near_chance(pm)
+    noise = claims.near_chance(pm)
     chance = float(pm["chance"].max()) if len(pm) else np.inf
     rows = []
     for m in models:
         for r in ref_models:
             for opt in sorted(set(pm["optimizer"])):
-                sa, sb = verdict.point_errors(pm, m, opt), verdict.point_errors(pm, r, opt)
+                sa, sb = claims.point_errors(pm, m, opt), claims.point_errors(pm, r, opt)
                 if sa.index.intersection(sb.index).empty:
                     continue
-                a, b = verdict.aligned(sa, sb)
+                a, b = claims.aligned(sa, sb)
                 best = stats.best_contrast([a, b], (1, -1))  # E_k(a) - E_k(b)
                 t = stats.signed_rank(b, a, seed=seed)  # differences a - b
                 ks = stats.ks_delta(a, b, chance, seed=seed)  # a's Δ-EDF above b's: a more robust
@@ -163,7 +163,7 @@ def lines(table: pd.DataFrame) -> list[str]:
     """The comparison in plain words, one line per row."""
     out = []
     for r in table.to_dict("records"):
-        best = verdict._iv(stats.Interval(r["best_diff"], r["best_lo"], r["best_hi"]))
+        best = claims.iv(stats.Interval(r["best_diff"], r["best_lo"], r["best_hi"]))
         out.append(f"{r['model']} vs {r['reference']} ({r['optimizer']}, {r['points']} paired points): error at the "
                    f"same draws {r['error']} (median {r['model']} − {r['reference']} {r['median_diff']:+.1f} points, "
                    f"lower at {r['lower_at']}, one-sided signed-rank p = {r['p_lower']:.3g} lower, {r['p_higher']:.3g} "

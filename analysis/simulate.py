@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 from scipy import stats as _st
 
-from . import stats, verdict
+from . import claims, stats
 
 ALPHA = 0.05
 STEP = 0.05  # one image of a 2,000-image validation set, in points
@@ -144,7 +144,7 @@ def sequential_false_positives(test: str, dist: Dist, start: int, max_points: in
     either way at alpha / looks, Bonferroni) ends with a false verdict under the null: at most
     alpha for each direction, so 2 alpha for either."""
     rng = np.random.default_rng(seed)
-    design = verdict.Design.grown(start, max_points, alpha)
+    design = claims.Design.grown(start, max_points, alpha)
     plan, per_look = design.looks, design.per_look
     fired = 0
     for r in range(reps):

@@ -14,7 +14,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from analysis import verdict
+from analysis import claims as claims_mod, verdict
 from bench.core import records
 from bench.io import atomic_write_json
 from bench.runner import launch, orchestrate, plan
@@ -28,16 +28,16 @@ DESIGN = "design.json"
 def run(study_def: Study, ov: Overrides, lopts: launch.LaunchOptions, ropts: orchestrate.RunOptions,
         claims: list[str], max_points: int, log=print) -> int:
     """Grow the study round by round; returns the last round's exit code (1 if some trials failed)."""
-    unknown = sorted(set(claims) - set(verdict.CLAIMS))
+    unknown = sorted(set(claims) - set(claims_mod.CLAIMS))
     if unknown:
-        raise StudyError(f"--until-decided: unknown claim {unknown[0]!r}; valid: {', '.join(verdict.CLAIMS)}")
+        raise StudyError(f"--until-decided: unknown claim {unknown[0]!r}; valid: {', '.join(claims_mod.CLAIMS)}")
     plan = resolve(study_def, ov)
     start = plan.points
     if study_def.points != "random":
         raise StudyError(f"--until-decided grows a random search; study {study_def.name!r} has {study_def.points} points")
     if max_points < start:
         raise StudyError(f"--max-points {max_points} is below the study's {start} points")
-    design = verdict.Design.grown(start, max_points)
+    design = claims_mod.Design.grown(start, max_points)
     seed = plan.seed
     root = Path(ropts.results) / study_def.name
     log(_plan(study_def, ov, lopts, ropts, design, claims, seed))
@@ -68,7 +68,7 @@ def run(study_def: Study, ov: Overrides, lopts: launch.LaunchOptions, ropts: orc
     return code
 
 
-def _plan(study_def, ov, lopts, ropts, design: verdict.Design, claims, seed) -> str:
+def _plan(study_def, ov, lopts, ropts, design: claims_mod.Design, claims, seed) -> str:
     """The rounds and, from the plan's own estimate, what each would cost."""
     lines = [f"--until-decided ({', '.join(claims) or 'every claim'}): {design.describe()}"]
     if not ropts.estimate:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import report, stats, synthetic, verdict
+from analysis import claims, report, stats, synthetic, verdict
 from bench.core import records
 
 
@@ -33,7 +33,7 @@ def _verdicts(f) -> dict:
 
 
 def test_pairs_match_sizes():
-    assert verdict.pairs(["vitp_1gf", "vitc_1gf", "vitp_4gf", "regnety_1gf", "vitc_mini", "vitp_mini"]) == [
+    assert claims.pairs(["vitp_1gf", "vitc_1gf", "vitp_4gf", "regnety_1gf", "vitc_mini", "vitp_mini"]) == [
         ("vitp_1gf", "vitc_1gf"), ("vitp_mini", "vitc_mini")]
 
 
@@ -85,7 +85,7 @@ def test_power_and_points_needed_for_a_small_real_effect():
 
 
 def test_alpha_is_split_over_the_planned_looks():
-    design = verdict.Design(alpha=0.05, looks=(24, 48, 96, 128))
+    design = claims.Design(alpha=0.05, looks=(24, 48, 96, 128))
     assert design.per_look == 0.0125 and "Bonferroni" in design.describe()
     f = verdict.findings(_study(), design=design, power=False)
     for c in f["claims"]:
