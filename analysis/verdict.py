@@ -12,7 +12,7 @@ from dataclasses import asdict
 import numpy as np
 import pandas as pd
 
-from . import claims, stats, summary
+from . import claims, stats, summary, tuned
 from .claims import Claim, Design  # noqa: F401 (the Findings' parts)
 
 WITHIN = (2, 4, 8)
@@ -48,7 +48,9 @@ def findings(df: pd.DataFrame, design: Design | None = None, seed: int = 0, powe
     if pm.empty:
         return dict(design=design, noise=["no finished runs"], groups=pd.DataFrame(), claims=[],
                     lines=["No finished runs: nothing to judge."])
-    noise, cl = claims.separable(pm), claims.search_claims(pm, design, seed, power)
+    searched = pm[pm.groupby(["model", "optimizer"])["point"].transform("nunique") > 1]
+    noise = claims.separable(searched)
+    cl = claims.search_claims(searched, design, seed, power) + tuned.claims(df, design)
     lines = []
     if noise:
         lines.append("This study cannot separate the models: its runs end too close to chance for their "

@@ -1,0 +1,73 @@
+"""The tuned-point claims (analysis.tuned): training length, the optimizer gap across sizes, the stems."""
+import numpy as np
+import pandas as pd
+
+from analysis import synthetic, tuned, verdict
+from bench.core import records
+
+LADDER = ["vitp_1gf", "vitc_1gf", "regnety_1gf", "vitp_4gf", "vitc_4gf", "regnety_4gf"]
+STEMS = ["vitp_4gf", "vitc_4gf", "vitc_4gf_s1", "vitc_4gf_s2", "vitc_4gf_s3", "vitc_4gf_s4"]
+
+
+def _table(models, epochs=(50, 100, 200), seeds=2, slow=None) -> pd.DataFrame:
+    """One tuned point per model and optimizer; ``slow`` (family -> points) adds that much error at the
+    shorter budgets, shrinking with the budget: a family that converges slower."""
+    df = records.tidy(synthetic.trials(n_points=1, models=models, seeds=seeds, epochs=epochs, seed=0))
+    for fam, extra in (slow or {}).items():
+        hit = df["model"].str.startswith(fam)
+        df.loc[hit, "error"] += extra * (max(epochs) / df.loc[hit, "epochs"] - 1)
+    return df
+
+
+def _verdicts(df) -> dict:
+    return {(c.claim, c.pair, c.optimizer): c.verdict for c in verdict.findings(df)["claims"]}
+
+
+def test_the_optimizer_study_claims_follow_the_data():
+    v = _verdicts(_table(LADDER, slow={"vitp": 2.0}))
+    assert v[("converge", "vitp vs vitc", "better optimizer")] == "reproduced"
+    assert v[("sgd", "vitp", "sgd − adamw")] == v[("gap", "vitp vs vitc", "sgd − adamw")] == "reproduced"
+    assert v[("regnety", "regnety", "sgd − adamw")] == "reproduced"  # synthetic RegNetY gap -0.1 and +0.3
+    assert {k[1] for k in v if k[0] == "trend"} == {"vitp", "vitc", "regnety"}
+    assert all(val == "described" for k, val in v.items() if k[0] == "trend")
+    assert _verdicts(_table(LADDER, slow={"vitc": 2.0}))[("converge", "vitp vs vitc", "better optimizer")] == \
+        "not reproduced"
+    assert _verdicts(_table(LADDER))[("converge", "vitp vs vitc", "better optimizer")] == "inconclusive"
+
+
+def test_gap_claims_turn_over_when_the_optimizers_swap():
+    df = _table(LADDER)
+    df["optimizer"] = df["optimizer"].map({"adamw": "sgd", "sgd": "adamw"}).astype("string")
+    v = _verdicts(df)
+    assert v[("sgd", "vitp", "sgd − adamw")] == v[("gap", "vitp vs vitc", "sgd − adamw")] == "not reproduced"
+
+
+def test_a_regnety_gap_beyond_the_margin_is_not_near_zero():
+    df = _table(LADDER)
+    df.loc[df["model"].str.startswith("regnety") & df["optimizer"].eq("sgd"), "error"] += 3.0
+    assert _verdicts(df)[("regnety", "regnety", "sgd − adamw")] == "not reproduced"
+
+
+def test_cells_near_chance_are_left_out_of_the_gap_tests():
+    df = _table(LADDER)
+    near = df["model"].eq("vitp_1gf") & df["epochs"].eq(50)
+    df.loc[near, "error"] = 80.0  # above half of chance (99.9 / 2)
+    (c,) = [c for c in verdict.findings(df)["claims"] if c.claim == "sgd"]
+    assert "2 cell(s) near chance left out" in c.evidence and c.n == 10
+
+
+def test_the_stem_order_and_sgds_penalty():
+    v = _verdicts(_table(STEMS, epochs=(50,), seeds=3))
+    assert v[("stem order", "stems at 4gf", "adamw")] == v[("stem order", "stems at 4gf", "sgd")] == "reproduced"
+    assert v[("stem sgd", "stems at 4gf", "sgd − adamw")] == "reproduced"
+    df = _table(STEMS, epochs=(50,), seeds=3)
+    flip = {m: m2 for m, m2 in zip(STEMS, ["vitc_4gf", "vitp_4gf", "vitc_4gf_s4", "vitc_4gf_s3", "vitc_4gf_s2", "vitc_4gf_s1"])}
+    df["model"] = df["model"].map(flip).astype("string")  # P <-> C, S1 <-> S4, S2 <-> S3: the order reversed
+    assert _verdicts(df)[("stem order", "stems at 4gf", "adamw")] == "not reproduced"
+
+
+def test_convergence_table_is_zero_at_the_longest_budget():
+    c = tuned.cells(_table(LADDER))
+    conv = tuned.convergence(c[c["stem"].eq("")])
+    assert np.allclose(conv.loc[conv["epochs"].eq(conv["longest"]), "delta"], 0)
+    assert set(conv["model"]) == set(LADDER)
