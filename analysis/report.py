@@ -18,7 +18,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from bench.core import paper
 from bench.core.identity import parse_study_name
 
-from . import figures, reference as reference_study, stats, summary, verdict
+from . import figures, reference as reference_study, stats, summary, tuned, verdict
 
 TRIAL_ROWS = 2000
 DELTA_XMAX = 20.0
@@ -26,7 +26,7 @@ TRIAL_COLS = ["trial_number", "study", "model", "optimizer", "budget", "epochs",
               "lr", "wd", "error", "raw_error", "diverged", "state", "seconds", "host"]  # fmt: skip
 PACKAGES = ("numpy", "pandas", "scipy", "matplotlib", "seaborn", "optuna", "jinja2", "scikit-learn", "torch", "timm")
 SECTIONS = [("findings", "Findings"), ("summary", "Summary"), ("edf", "EDFs and tests"), ("scatter", "Error vs hyperparameters"),
-            ("gap", "AdamW vs SGD"), ("schedule", "Schedule convergence"), ("budget", "Expected best after n"),
+            ("gap", "AdamW vs SGD"), ("schedule", "Training length"), ("stems", "Stems"), ("budget", "Expected best after n"),
             ("importance", "Importance"), ("paper", "Paper reference"), ("trials", "Trials"),
             ("studies", "Study definitions"), ("environment", "Environment")]  # fmt: skip
 
@@ -155,7 +155,8 @@ def _against(df: pd.DataFrame, reference: dict, seed: int) -> dict:
 
 def _empty() -> dict:
     none = {"note": "No data."}
-    return dict(summary=[], summary_cols=[], edf_figs=[none], tests=[], tests_cols=[], scatter_figs=[none],
+    return dict(summary=[], summary_cols=[], edf_rows=[[none]], tests=[], tests_cols=[], scatter_figs=[none],
+                stems=[], stems_cols=[], stems_note="No data.",
                 ranges=[], ranges_cols=[], gap_fig=none, gap=[], gap_cols=[], schedule_fig=none, budget_fig=none,
                 importance=[], importance_cols=[], importance_note="No data.", paper=[], ref_label="")  # fmt: skip
 
@@ -165,10 +166,11 @@ def _cols(t: pd.DataFrame) -> list[str]:
 
 
 def _analysis(df, ref, seed, importance_max) -> dict:
-    """Statistics, figures (inline PNGs) and fANOVA importance."""
+    """Statistics, figures (inline PNGs) and fANOVA importance; one colour per model throughout."""
+    colors = figures.model_colors(df["model"].dropna().unique())
 
     def fig(name, *args, caption):
-        return {"png": _png(getattr(figures, name)(*args)), "caption": caption}
+        return {"png": _png(getattr(figures, name)(*args, colors=colors)), "caption": caption}
 
     pm = summary.point_means(df)  # seed replicates averaged once, reused below
     rob = summary.robustness(df, ref=ref, seed=seed)
@@ -182,11 +184,12 @@ def _analysis(df, ref, seed, importance_max) -> dict:
             cap = f"{opt}: EDF of {what}" + ("." if mode == "scaled" else "; 95% bootstrap bands (1000 resamples).")
             cap += "" if mode == "plain" else f" Reference: {label}."
             xmax = DELTA_XMAX if mode == "delta" else None
-            cap += f" Axis cropped at {DELTA_XMAX:g} points; the rest (diverged runs) lies to the right." if xmax else ""
-            out.append(fig("edf_figure", curves, xl, opt, xmax, caption=cap))
+            if xmax:
+                cap += " " + _beyond(g, ref, seed)
+            out.append(fig("edf_figure", curves, xl, f"{opt}: {what}", xmax, caption=cap))
         return out
 
-    ctx["edf_figs"] = [f for figs in _per_optimizer(pm, edfs) for f in figs]
+    ctx["edf_rows"] = _per_optimizer(pm, edfs)  # one row per optimizer: error, Δ, scaled Δ
     tests = summary.ks_table(pm, seed=seed)
     ctx.update(tests=_records(tests), tests_cols=_cols(tests))
     ranges = summary.good_ranges(pm, seed=seed)
@@ -198,21 +201,12 @@ def _analysis(df, ref, seed, importance_max) -> dict:
         return fig("scatter_figure", panels, float(g["chance"].max()), caption=cap)
 
     ctx["scatter_figs"] = _per_optimizer(pm, scatter)
-
-    gap = summary.optimizer_gap(pm)
-    ctx.update(gap=_records(gap), gap_cols=_cols(gap))
-    ctx["gap_fig"] = (fig("gap_figure", gap, caption=f"SGD − AdamW per model vs GFLOPs "
-                           "(paper Fig. 3): the expected best of {stats.BEST_OF} runs under each optimizer; bars: 95% jackknife intervals over the paired points.")
-                      if len(gap) else {"note": "Needs both AdamW and SGD results for the same model."})  # fmt: skip
-
-    conv = summary.convergence(pm)
-    ctx["schedule_fig"] = (fig("schedule_figure", conv, caption="Best error at each schedule minus the longest "
-                                "schedule's best error (paper Fig. 2). Reference: lowest (per-point mean) error.")
-                           if len(conv) else {"note": "Needs runs of the same model at several epoch counts."})  # fmt: skip
+    ctx.update(**_gap(pm, df, fig), **_schedule(pm, df, fig), **_stems(df))
 
     curves = summary.budget_curves(pm)
     ctx["budget_fig"] = fig("budget_figure", curves, caption="Expected best error after n random trials "
-                             "(Dodge et al. 2019) ±1 std, from per-point errors.")  # fmt: skip
+                             "(drawn without replacement from the study's) ±1 std, from per-point errors; "
+                             "solid AdamW, dashed SGD.")  # fmt: skip
 
     ctx.update(_paper(df))
     try:
@@ -225,19 +219,98 @@ def _analysis(df, ref, seed, importance_max) -> dict:
     return ctx
 
 
+def _beyond(g: pd.DataFrame, ref: str, seed: int) -> str:
+    """What the Δ-EDF's crop leaves out, per model: runs beyond DELTA_XMAX, and how many of them diverged."""
+    parts = []
+    for model, m in g.groupby("model", sort=True):
+        e = m["error"].to_numpy(float)
+        d = stats.delta(e, summary.reference(e, ref, seed))
+        far = d > DELTA_XMAX
+        div = int(np.sum(far & (m["diverged"].to_numpy(float) > 0)))
+        parts.append(f"{model} {int(far.sum())} of {len(e)}" + (f" ({div} diverged)" if div else ""))
+    return f"Axis cropped at {DELTA_XMAX:g} points; beyond it lie: " + ", ".join(parts) + "."
+
+
+def _gap(pm, df, fig) -> dict:
+    """AdamW vs SGD: per model (a random search: the expected best of k) and, for tuned studies, per
+    model and budget with seed intervals (paper Fig. 3)."""
+    tuned_gap = tuned.gap_table(df)
+    if len(tuned_gap):
+        cap = ("SGD − AdamW per model vs multiply-adds (paper Fig. 3): one line per family and budget, seed means "
+               "with 95% t intervals over seeds.")
+        show = tuned_gap.rename(columns={"gap": "sgd − adamw", "lo": "95% lo", "hi": "95% hi"})
+        return dict(gap_fig=fig("gap_figure", tuned_gap, caption=cap), gap=_records(show.drop(columns=["fam"])),
+                    gap_cols=[c for c in show.columns if c != "fam"])
+    gap = summary.optimizer_gap(pm)
+    if gap.empty:
+        return dict(gap_fig={"note": "Needs both AdamW and SGD results for the same model."}, gap=[], gap_cols=[])
+    cap = (f"SGD − AdamW per model vs multiply-adds (paper Fig. 3): the expected best of {stats.BEST_OF} runs under "
+           "each optimizer; bars: 95% jackknife intervals over the paired points.")
+    show = gap.rename(columns={"gap": f"sgd − adamw (E best of {stats.BEST_OF})", "lo": "95% lo", "hi": "95% hi"})
+    return dict(gap_fig=fig("gap_figure", gap, caption=cap), gap=_records(show), gap_cols=_cols(show))
+
+
+def _schedule(pm, df, fig) -> dict:
+    """Training length (paper Fig. 2), or why this study cannot draw it."""
+    conv = tuned.convergence_table(df)
+    if len(conv):
+        cap = ("Error minus the same model's longest-budget error against epochs (paper Fig. 2): a panel per size, "
+               "each model at its better optimizer; seed means with 95% t intervals over seeds.")
+        return dict(schedule_fig=fig("convergence_figure", conv, caption=cap))
+    old = summary.convergence(pm)
+    if len(old):
+        return dict(schedule_fig=fig("schedule_figure", old, caption="Best error at each schedule minus the longest "
+                                     "schedule's best error (paper Fig. 2)."))
+    n = df["epochs"].nunique()
+    return dict(schedule_fig={"note": f"Not drawn: paper Fig. 2 compares training lengths, and this study trains "
+                                      f"{'one length' if n <= 1 else 'no model at several lengths'} "
+                                      f"({', '.join(str(e) for e in sorted(df['epochs'].dropna().unique()))} epochs). "
+                                      "The optimizer study trains every model at three."})
+
+
+def _stems(df) -> dict:
+    """Table 3: the stems by optimizer, with seed means and intervals, beside the paper's (a different scale)."""
+    t = tuned.stem_table(df)
+    if t.empty:
+        return dict(stems=[], stems_cols=[], stems_note="Not drawn: no Table 3 stems in this study (the stem study "
+                                                        "trains them).")
+    t = t.assign(**{"paper (ImageNet, 4GF, 50 epochs)": [paper.TABLE3.get(m.replace("mf", "gf"), (np.nan, np.nan))[
+        0 if o == "adamw" else 1] for m, o in zip(t["model"], t["optimizer"])]})
+    t = t.rename(columns={"error": "error (seed mean)", "lo": "95% lo", "hi": "95% hi"})
+    return dict(stems=_records(t), stems_cols=_cols(t), stems_note="")
+
+
 def _paper(df) -> dict:
     cmp = summary.paper_comparison(df)
     sub = df[df["budget"].eq("paper")]
-    tuned = []
+    tuned_rows = []
     if len(summary.results(sub)):
         gr = summary.good_ranges(sub)
         for r in gr[gr["hp"].isin(["lr", "wd"])].itertuples():
             t = paper.tuned(r.model, r.optimizer)
             if t:
-                tuned.append({"model": r.model, "optimizer": r.optimizer, "hp": r.hp, "paper tuned": t[r.hp == "wd"],
-                              "measured lo": r.lo, "measured median": r.median, "measured hi": r.hi})  # fmt: skip
-    return dict(paper=_records(cmp), paper_cols=_cols(cmp), tuned=tuned,
-                tuned_cols=["model", "optimizer", "hp", "paper tuned", "measured lo", "measured median", "measured hi"])  # fmt: skip
+                tuned_rows.append({"model": r.model, "optimizer": r.optimizer, "hp": r.hp, "paper tuned": t[r.hp == "wd"],
+                                   "measured lo": r.lo, "measured median": r.median, "measured hi": r.hi})  # fmt: skip
+    context = paper_context()
+    return dict(paper=_records(cmp), paper_cols=_cols(cmp), tuned=tuned_rows,
+                tuned_cols=["model", "optimizer", "hp", "paper tuned", "measured lo", "measured median", "measured hi"],
+                paper_context=_records(context), paper_context_cols=_cols(context))  # fmt: skip
+
+
+def paper_context() -> pd.DataFrame:
+    """The paper's numbers for each of its claims: Fig. 2 as Table 2's errors minus the 400-epoch error,
+    Fig. 3 as Table 3's 4GF SGD − AdamW gaps, Table 3's stems, Sec. 6's within-4 fractions."""
+    rows = []
+    for m, errs in paper.TABLE2.items():
+        for ep, e in zip(paper.TABLE2_EPOCHS, errs):
+            rows.append(dict(figure="Fig. 2 / Table 2", model=m, what=f"error at {ep} − at 400 epochs", value=e - errs[-1]))
+    for m, (a, s) in paper.TABLE3.items():
+        rows.append(dict(figure="Fig. 3 / Table 3", model=m, what="SGD − AdamW at 50 epochs", value=s - a))
+        rows.append(dict(figure="Table 3", model=m, what="AdamW / SGD error at 50 epochs", value=f"{a} / {s}"))
+    rows.append(dict(figure="Fig. 3", model="regnety_*", what="SGD − AdamW", value="about 0.1–0.2"))
+    for (m, o), (v, text) in paper.WITHIN4.items():
+        rows.append(dict(figure="Fig. 5 / Sec. 6", model=m, what=f"{o} runs within 4 points of best", value=text))
+    return pd.DataFrame(rows)
 
 
 def _trials(df: pd.DataFrame) -> dict:

@@ -180,7 +180,7 @@ def scatter_panels(df: pd.DataFrame, seed: int = 0) -> list[dict]:
         mine = gr.merge(pd.DataFrame([key]), on=list(key))
         ranges = {r.hp: stats.Interval(r.median, r.lo, r.hi) for r in mine.itertuples()}
         label = " ".join(str(v) for v in key.values())
-        panels.append(dict(label=label, row=str(key["model"]).split("_")[0], frame=pts, ranges=ranges))
+        panels.append(dict(label=label, row=str(key["model"]).split("_")[0], model=key["model"], frame=pts, ranges=ranges))
     return panels
 
 

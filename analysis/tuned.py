@@ -102,6 +102,49 @@ def convergence(c: pd.DataFrame) -> pd.DataFrame:
     return out.assign(delta=out["error"] - out["error_longest"], longest=out["model"].map(b.groupby("model")["epochs"].max()))
 
 
+def _with_iv(frame: pd.DataFrame, keys, value: str) -> pd.DataFrame:
+    """Per ``keys``: the mean of ``value`` over seeds with its 95% t interval (lo, hi)."""
+    rows = []
+    for k, g in frame.groupby(keys, sort=False):
+        m = _mean_iv(g[value])
+        rows.append({**dict(zip(keys, k)), value: m.value, "lo": m.lo, "hi": m.hi, "seeds": len(g)})
+    return pd.DataFrame(rows)
+
+
+def gap_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Fig. 3's points: SGD − AdamW per model and budget (seed mean, 95% interval), with gflops."""
+    c = cells(df)
+    g = gaps(c[c["stem"].eq("")]) if len(c) else pd.DataFrame()
+    if g.empty:
+        return g
+    t = _with_iv(g, ["model", "fam", "size", "epochs"], "gap")
+    flops = g.groupby("model")["gflops"].max()
+    return t.assign(gflops=t["model"].map(flops), family=t["fam"])
+
+
+def convergence_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Fig. 2's points: error − longest-budget error per model and budget at the model's better
+    optimizer (seed mean, 95% interval), with its size and gflops."""
+    c = cells(df)
+    conv = convergence(c[c["stem"].eq("")]) if len(c) else pd.DataFrame()
+    if conv.empty:
+        return conv
+    t = _with_iv(conv, ["model", "fam", "size", "optimizer", "epochs"], "delta")
+    return t.assign(gflops=t["model"].map(conv.groupby("model")["gflops"].max()))
+
+
+def stem_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Table 3: per stem and optimizer, the error's seed mean and 95% interval, ordered C, S1..S4, P."""
+    c = cells(df)
+    if c.empty or not c["stem"].ne("").any():
+        return pd.DataFrame()
+    size = c.loc[c["stem"].ne(""), "size"].iloc[0]
+    s = c[c["size"].eq(size) & c["fam"].isin(["vitc", "vitp"])].copy()
+    s["rank"] = np.where(s["fam"].eq("vitp"), 5, s["stem"].map(STEM_RANK))
+    t = _with_iv(s.sort_values("rank"), ["model", "optimizer"], "error")
+    return t
+
+
 def claims(df: pd.DataFrame, design: Design) -> list[Claim]:
     """Every tuned-point claim the study's cells support."""
     c = cells(df)

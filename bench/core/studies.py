@@ -55,6 +55,10 @@ class Range(NamedTuple):
     def contains(self, v: float) -> bool:
         return self.low * (1 - 1e-9) <= v <= self.high * (1 + 1e-9)
 
+    def including(self, v: float) -> Range:
+        """The range widened, if need be, to hold ``v``."""
+        return self if self.contains(v) else Range(min(self.low, v), max(self.high, v))
+
     @property
     def centre(self) -> float:
         """The geometric centre."""
@@ -69,6 +73,9 @@ class Window(NamedTuple):
 
     def scaled(self, lr_factor: float) -> Window:
         return Window(self.lr.scaled(lr_factor), self.wd)
+
+    def including(self, lr: float, wd: float) -> Window:
+        return Window(self.lr.including(lr), self.wd.including(wd))
 
     @property
     def good_lr(self) -> float:
@@ -184,9 +191,9 @@ class Plan:
         return self.study.window(fam, optimizer).scaled(self.budget.lr_factor(fam, optimizer))
 
     def tuned(self, model: str, optimizer: str) -> tuple[float, float]:
-        """A model's tuned point: the budget's own (calibrated: as it is), else the study file's or the
-        paper's (Table 4 left) x the budget's lr_scale; a model the paper did not tune borrows its
-        sibling's (paper.BORROW). It must lie in the model's window."""
+        """A model's tuned point: the budget's own (calibrated per model: as it is, wherever the family's
+        window is), else the study file's or the paper's (Table 4 left) x the budget's lr_scale, which
+        must lie in the model's window; a model the paper did not tune borrows its sibling's (paper.BORROW)."""
         own = _borrowed(self.budget.tuned, optimizer, model)
         pair = own or _borrowed(self.study.tuned, optimizer, model) or paper.tuned(model, optimizer)
         if pair is None:
@@ -194,8 +201,9 @@ class Plan:
             raise StudyError(f"study {self.study.name!r} has no tuned {optimizer} values for {model!r} (add it under "
                              f"[budgets.{self.budget.name}.tuned.{optimizer}] or [tuned.{optimizer}]); known: "
                              f"{', '.join(have) or '(none)'}")
-        factor = 1.0 if own else self.budget.lr_factor(self.family_of[model], optimizer)
-        lr, wd = pair[0] * factor, pair[1]
+        if own:
+            return float(own[0]), float(own[1])
+        lr, wd = pair[0] * self.budget.lr_factor(self.family_of[model], optimizer), pair[1]
         window = self.window(model, optimizer)
         for name, v, r in (("lr", lr, window.lr), ("wd", wd, window.wd)):
             if not r.contains(v):

@@ -44,8 +44,9 @@ def specs_of(plan: Plan) -> list[TrialSpec]:
     for model in plan.models:
         for opt in plan.optimizers:
             window = plan.window(model, opt)
-            if plan.study.points == "tuned":
+            if plan.study.points == "tuned":  # a budget's own tuned point may lie outside the family's window
                 points = [plan.tuned(model, opt)]
+                window = window.including(*points[0])
             else:  # drawn in the study's window, then scaled: bit for bit the lrs trials were keyed by before
                 fam = plan.family_of[model]
                 factor = plan.budget.lr_factor(fam, opt)

@@ -167,3 +167,15 @@ def test_confirm_picks_the_best_points_with_new_seeds():
     assert sorted({s.point for s in out}) == [1, 3]
     assert sorted({s.cfg.seed for s in out}) == [1000, 1001, 1002]
     assert len({s.key for s in out}) == 6
+
+
+def test_a_budgets_own_tuned_point_is_used_as_it_is_wherever_the_window_is(tmp_path):
+    """A calibrated per-model optimum may lie outside its family's window (the record says when): it is
+    used as it is, and the trial's search space widens to hold it; a paper value outside is an error."""
+    text = MINI.replace('points = "random"', 'points = "tuned"') + '''lr_scale = 1
+[budgets.local.tuned.adamw]
+vitp_mini = [0.5, 0.05]
+'''
+    ss = expand(studies.load(write_study(tmp_path, text)), Overrides(models=("vitp_mini",), optimizers=("adamw",)))
+    assert {(s.cfg.lr, s.cfg.wd) for s in ss} == {(0.5, 0.05)}
+    assert ss[0].space[0][1] == 0.5 and ss[0].space[0][0] == 1e-4  # the window, widened to hold the point
