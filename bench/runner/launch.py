@@ -14,6 +14,7 @@ from bench.core.errors import UserError
 from bench.runner.job import TrialJob
 
 CLUSTERS = ("local", "slurm", "debug")
+DETACH = "trap '' INT HUP"  # the shell line a local job starts with
 _SLURM_LIVE = {"PENDING", "RUNNING", "SUSPENDED", "COMPLETING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD",
                "REQUEUE_FED", "RESIZING", "SIGNALING", "STAGE_OUT"}
 
@@ -79,8 +80,11 @@ class LocalLauncher(Launcher):
         for chunk in chunks:
             gpus, self.free_gpus = self.free_gpus[:self.gpus], self.free_gpus[self.gpus:]
             ex = submitit.LocalExecutor(folder=self.folder / "%j", max_num_timeout=self.opts.max_requeue)
+            # a terminal's Ctrl-C (SIGINT) and hang-up reach the runner's whole process group, which
+            # submitit starts its local jobs in: the job's shell ignores both, and so, inheriting that,
+            # do its controller and its tasks; the runner stops, the jobs train on (kill them by pid)
             ex.update_parameters(timeout_min=self.opts.timeout_min, tasks_per_node=self.tasks,
-                                 gpus_per_node=len(gpus), visible_gpus=tuple(gpus))
+                                 gpus_per_node=len(gpus), visible_gpus=tuple(gpus), setup=[DETACH])
             job = ex.submit(TrialJob(chunk, self.threads))
             self._held[job.job_id] = gpus
             jobs.append(job)

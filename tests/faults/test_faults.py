@@ -61,6 +61,24 @@ def wait_for(paths, n: int, runner, timeout=240):
         time.sleep(0.2)
 
 
+def job_tree(pid: str) -> list[str]:
+    """A local job's processes: its shell, the submitit controller under it and the controller's tasks."""
+    out, todo = [], [str(pid)]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += subprocess.run(["pgrep", "-P", p], capture_output=True, text=True).stdout.split()
+    return out
+
+
+def alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
 def assert_each_once(results: Path, errors: dict) -> None:
     """Every finished trial is recorded once, COMPLETE, with its result.json's error; nothing else."""
     ts = trials(results)
@@ -170,9 +188,7 @@ def test_kill_9_runner_and_trial(tmp_path):
     runner.kill()
     runner.wait()
     victim = list(trial_dirs.glob("*/checkpoint.pt"))[0].parent
-    controller = json.loads((victim / "job.json").read_text())["job_id"]
-    tasks = subprocess.run(["pgrep", "-P", controller], capture_output=True, text=True).stdout.split()
-    for pid in [*tasks, controller]:
+    for pid in job_tree(json.loads((victim / "job.json").read_text())["job_id"]):
         os.kill(int(pid), signal.SIGKILL)
     ts = trials(tmp_path / "results")
     assert len(ts) == 2 and {t.state for t in ts} == {TrialState.RUNNING}
@@ -187,6 +203,36 @@ def test_kill_9_runner_and_trial(tmp_path):
     assert "resuming vitc_mini from epoch" in log and "epoch 1/3" not in log  # resumed, not restarted
     other = next(d for d in trial_dirs.iterdir() if d != victim)
     assert len(attempts(other)) == 1  # it kept training while no runner watched, and was recorded
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_terminal_leaves_the_jobs_training(tmp_path):
+    """Ctrl-C in a terminal is SIGINT to the runner's whole process group, its jobs included: the runner
+    stops with one line, the jobs train on, and the rerun records them without retraining."""
+    argv = [*RUNNER, "--models", "vitc_mini", "--optimizer", "adamw", "--trials", "2", "--epochs", "8",
+            "--parallel", "2", "--trials-per-job", "1", *TINY]
+    runner = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              start_new_session=True)  # its own group: the terminal's foreground group
+    trial_dirs = tmp_path / "results" / "lr_wd" / "trials"
+    wait_for(lambda: trial_dirs.glob("*/checkpoint.pt"), 1, runner)
+    jobs = {p.parent: json.loads(p.read_text())["job_id"] for p in trial_dirs.glob("*/job.json")}
+    trees = {d: job_tree(j) for d, j in jobs.items()}
+    assert len(jobs) == 2 and all(os.getpgid(int(p)) == runner.pid for t in trees.values() for p in t)  # the group
+    os.killpg(runner.pid, signal.SIGINT)
+    training = [d for d in trees if not (d / "result.json").exists()]
+    assert runner.wait(timeout=60) == 130
+    out = runner.stdout.read()
+    assert "submitted jobs keep running" in out and "Traceback" not in out
+    time.sleep(1)
+    assert training and all(alive(p) or (d / "result.json").exists() for d in training for p in trees[d])
+    deadline = time.time() + 240
+    while len(list(trial_dirs.glob("*/result.json"))) < 2:
+        assert time.time() < deadline, "the jobs did not finish"
+        time.sleep(0.5)
+    assert subprocess.run(argv, cwd=tmp_path, env=env).returncode == 0
+    ts = trials(tmp_path / "results")
+    assert len(ts) == 2 and {t.state for t in ts} == {TrialState.COMPLETE}
+    assert all(len(attempts(d)) == 1 for d in trial_dirs.iterdir())  # recorded, not retrained
 
 
 @pytest.mark.slow
