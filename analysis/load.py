@@ -50,7 +50,28 @@ def _from_table(path: Path) -> pd.DataFrame:
     missing = {"model", "optimizer", "error"} - set(df.columns)
     if missing:
         raise AnalysisError(f"table {path} lacks columns: {', '.join(sorted(missing))}")
+    _check_errors(df, path)
     return df
+
+
+def _check_errors(df: pd.DataFrame, path: Path) -> None:
+    """Errors are percentages: numbers from 0 to 100, or missing where the run diverged (``diverged``)
+    or did not finish (``state`` other than COMPLETE)."""
+    err = pd.to_numeric(df["error"], errors="coerce")
+    bad = df.index[err.isna() & df["error"].notna()]
+    if len(bad):
+        raise AnalysisError(f"table {path}: error is not a number in row {bad[0] + 2} ({df['error'][bad[0]]!r}); "
+                            "errors are percentages from 0 to 100")
+    out = df.index[(err < 0) | (err > 100)]
+    if len(out):
+        raise AnalysisError(f"table {path}: error {err[out[0]]:g} in row {out[0] + 2} is not a percentage (0 to 100)")
+    finished = df["state"].fillna("COMPLETE").eq("COMPLETE") if "state" in df else pd.Series(True, index=df.index)
+    diverged = df["diverged"].map(lambda v: str(v).lower() in ("true", "1", "1.0")) if "diverged" in df else False
+    empty = df.index[err.isna() & finished & ~diverged]
+    if len(empty):
+        raise AnalysisError(f"table {path}: {len(empty)} finished row(s) have no error (first: row {empty[0] + 2}) "
+                            "and are not marked diverged: mark diverged runs in a `diverged` column (they count at "
+                            "chance), failed ones in a `state` column (FAIL), or drop them")
 
 
 def load_trials_with_attrs(source, study=None) -> tuple[pd.DataFrame, dict]:

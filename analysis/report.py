@@ -200,7 +200,11 @@ def _analysis(df, ref, seed, importance_max) -> dict:
         panels = summary.scatter_panels(g, seed=seed)
         return fig("scatter_figure", panels, float(g["chance"].max()), caption=cap)
 
-    ctx["scatter_figs"] = _per_optimizer(pm, scatter)
+    searched = pm[["lr", "wd"]].notna().all(axis=1).any()
+    ctx["scatter_figs"] = _per_optimizer(pm, scatter) if searched else [
+        {"note": "Not drawn: the trials carry no lr and wd (a table without those columns)."}]
+    if not searched:
+        ctx.update(ranges=[], ranges_cols=[])
     ctx.update(**_gap(pm, df, fig), **_schedule(pm, df, fig), **_stems(df))
 
     curves = summary.budget_curves(pm)

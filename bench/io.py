@@ -1,8 +1,10 @@
 """Atomic file writes: a reader (or a resumed run) never sees a half-written file."""
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -23,10 +25,16 @@ def _atomic(path: Path, write) -> None:
 
 
 def atomic_save(obj, path) -> None:
-    """``torch.save`` to a temp file in the same folder, fsync, then rename over ``path``."""
+    """``torch.save`` to a temp file in the same folder, fsync, then rename over ``path``. A write that
+    fails (torch reports a full disk as "unexpected pos") is an OSError naming the path and the space left."""
     import torch  # here: the runner writes JSON with this module and must start without torch
 
-    _atomic(path, lambda f: torch.save(obj, f))
+    try:
+        _atomic(path, lambda f: torch.save(obj, f))
+    except RuntimeError as e:
+        free = shutil.disk_usage(Path(path).parent).free / 2**20
+        raise OSError(errno.EIO, f"cannot write {path} ({str(e).splitlines()[0][:120]}); {free:.0f} MiB free "
+                                 "on its filesystem") from None
 
 
 def atomic_write_bytes(path, data: bytes) -> None:

@@ -20,6 +20,7 @@ def model_rows(names: list[str] | None = None, resolution: int | None = None, cl
     rows = []
     for name in names or registry.MODEL_NAMES:
         registry.check(name)  # unknown names list the valid ones
+        registry.check_resolution(name, resolution)
         res = resolution or models.default_resolution(name)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -11,8 +11,10 @@ from __future__ import annotations
 import importlib
 import inspect
 import math
+import traceback
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 import timm
 import torch
@@ -160,7 +162,10 @@ def create(name: str, num_classes: int = 1000, img_size: int | None = None, **kw
         return timm.create_model(name, pretrained=False, num_classes=num_classes, **kwargs)
     if img_size is not None and "img_size" in inspect.signature(fn).parameters:
         kwargs["img_size"] = img_size
-    model = fn(num_classes=num_classes, **kwargs)
+    try:
+        model = fn(num_classes=num_classes, **kwargs)
+    except Exception as e:  # the user's code: one line saying where, not a traceback through bench
+        raise UnknownModelError(name, f"model factory {name!r} raised {_where(e)}") from None
     if not isinstance(model, nn.Module):
         raise UnknownModelError(name, f"model factory {name!r} returned {type(model).__name__}, not an nn.Module")
     return model
@@ -192,9 +197,20 @@ def _factory(name: str):
         fn = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError, ValueError) as e:
         raise UnknownModelError(name, f"cannot import model factory {name!r}: {e}") from None
+    except Exception as e:  # the module itself raised on import
+        raise UnknownModelError(name, f"importing model factory {name!r} raised {_where(e)}") from None
     if not callable(fn):
         raise UnknownModelError(name, f"model factory {name!r} is not callable")
     return fn
+
+
+def _where(e: BaseException) -> str:
+    """'TypeError: ... (in your code at mynet.py:12)': an exception of a user's factory, in one line."""
+    frames = traceback.extract_tb(e.__traceback__)
+    here = Path(__file__).resolve().parent
+    own = [f for f in frames if here not in Path(f.filename).resolve().parents]
+    at = f" (in your code at {own[-1].filename}:{own[-1].lineno})" if own else ""
+    return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}{at}"
 
 
 def _registered(name: str, pretrained: bool, kwargs: dict) -> nn.Module:

@@ -193,6 +193,7 @@ def run(args) -> int:
     from bench.data import load_data
 
     names.check(args.model)
+    names.check_resolution(args.model, args.res)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("bench perf: error: --device cuda but no CUDA device is available", file=sys.stderr)
         return 2

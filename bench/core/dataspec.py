@@ -4,6 +4,7 @@ loads it). The canonical string is the spec's identity: ``synthetic`` and ``synt
 default size) are one data set, so one trial."""
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,7 @@ def parse(spec) -> DataSpec:
     return DataSpec("synthetic", size=size)
 
 
+@functools.lru_cache(maxsize=256)
 def canonical(spec) -> str:
     """The canonical string of a data spec (``synthetic:10_000`` -> ``synthetic``)."""
     return str(parse(spec))

@@ -11,6 +11,7 @@ trial recorded before the field existed stays what it was.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -78,9 +79,16 @@ class TrialConfig:
     def identity(self) -> dict:
         """The canonical form: every identity field, except those at their default that are neither
         in the key nor in the digest (fields added later)."""
-        named = set(KEY_FIELDS) | set(DIGEST_FIELDS)
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in NOT_IDENTITY
-                and (f.name in named or getattr(self, f.name) != f.default)}
+        return {f.name: getattr(self, f.name) for f in _identity_fields(type(self))
+                if f.name in _NAMED or getattr(self, f.name) != f.default}
+
+
+_NAMED = set(KEY_FIELDS) | set(DIGEST_FIELDS)
+
+
+@functools.cache
+def _identity_fields(cls) -> tuple:
+    return tuple(f for f in fields(cls) if f.name not in NOT_IDENTITY)
 
 
 def trial_key(cfg: TrialConfig, budget: str, point: int) -> str:

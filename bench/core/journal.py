@@ -22,8 +22,9 @@ class JournalError(UserError):
 
 
 def heal_tail(path: Path, log=lambda msg: print(msg, file=sys.stderr)) -> Path | None:
-    """Move the bytes after the last newline (a torn record) to ``<journal>.torn-<time>``, under
-    optuna's own journal lock; returns the side file, or None if the journal ended on a newline."""
+    """Move the bytes after the last newline, when they are a torn record, to ``<journal>.torn-<time>``,
+    under optuna's own journal lock; returns the side file, or None if there was nothing to heal (a
+    tail that cannot be a record is left for ``check`` to report)."""
     path = Path(path)
     lock = JournalFileSymlinkLock(str(path))
     lock.acquire()
@@ -31,7 +32,7 @@ def heal_tail(path: Path, log=lambda msg: print(msg, file=sys.stderr)) -> Path |
         with open(path, "r+b") as f:
             data = f.read()
             cut = data.rfind(b"\n") + 1
-            if cut == len(data):
+            if cut == len(data) or not _torn(data[cut:]):
                 return None
             side = path.with_name(f"{path.name}.torn-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**9}")
             side.write_bytes(data[cut:])
@@ -44,11 +45,17 @@ def heal_tail(path: Path, log=lambda msg: print(msg, file=sys.stderr)) -> Path |
 
 
 def check(path: Path, repair_hint: str) -> None:
-    """Raise JournalError naming the first unreadable complete line (a torn last line is fine:
-    optuna skips it and a writer heals it)."""
-    with open(path, "rb") as f:
+    """Raise JournalError naming the first unreadable line: one that is not a JSON record of an
+    operation optuna knows, or a last line without its newline that cannot be the start of one (a
+    torn last record is fine: optuna skips it and a writer heals it)."""
+    try:
+        f = open(path, "rb")
+    except IsADirectoryError:
+        raise JournalError(f"{path} is a folder, not a journal file: move it away") from None
+    with f:
         for number, line in enumerate(f, start=1):
-            if line.endswith(b"\n") and _record(line) is None:
+            bad = _record(line) is None if line.endswith(b"\n") else not _torn(line)
+            if bad:
                 raise JournalError(f"{path} line {number} is not a readable record ({_preview(line)}); "
                                    f"repair it with `{repair_hint}`")
 
@@ -74,12 +81,24 @@ def write(path: Path, records: list[dict]) -> None:
         f.writelines(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
 
 
+OP_CODES = set(range(11))  # optuna's JournalOperation: CREATE_STUDY (0) ... DISCARD_TRIALS (10)
+
+
 def _record(line: bytes) -> dict | None:
     try:
         rec = json.loads(line)
-    except ValueError:
+    except ValueError:  # UnicodeDecodeError included
         return None
-    return rec if isinstance(rec, dict) and "op_code" in rec else None
+    return rec if isinstance(rec, dict) and rec.get("op_code") in OP_CODES else None
+
+
+def _torn(line: bytes) -> bool:
+    """Whether a last line without its newline can be the start of a record (a writer killed mid-write)."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return text.startswith("{")
 
 
 def _glued(line: bytes) -> dict | None:
@@ -92,7 +111,7 @@ def _glued(line: bytes) -> dict | None:
             rec, end = decoder.raw_decode(text, start)
         except ValueError:
             rec, end = None, -1
-        if end == len(text) and isinstance(rec, dict) and "op_code" in rec:
+        if end == len(text) and isinstance(rec, dict) and rec.get("op_code") in OP_CODES:
             return rec
         start = text.find("{", start + 1)
     return None

@@ -97,7 +97,7 @@ def repair_command(journal) -> str:
 def studies_in(results) -> dict[str, StudyDir]:
     """Every study under ``results`` that has a journal, by name."""
     root = Path(results)
-    return {p.parent.name: StudyDir(root, p.parent.name) for p in sorted(root.glob(f"*/{JOURNAL}")) if p.is_file()} \
+    return {p.parent.name: StudyDir(root, p.parent.name) for p in sorted(root.glob(f"*/{JOURNAL}"))} \
         if root.is_dir() else {}
 
 

@@ -169,10 +169,19 @@ def input_multiple(name: str) -> int:
     return s.patch if s.stem is None else math.prod(s.stem["strides"])
 
 
+MAX_RESOLUTION = 1024  # px: the paper's largest is 268; an image of 1024 px already needs 3 MiB a sample
+
+
 def check_resolution(name: str, resolution: int | None) -> None:
-    """Raise UserError unless ``resolution`` (None: the model's own) suits the model's stem."""
+    """Raise UserError unless ``resolution`` (None: the model's own) is a positive side length of at most
+    MAX_RESOLUTION that the model's stem divides."""
+    if resolution is None:
+        return
     m = input_multiple(name)
-    if resolution is not None and (resolution < m or resolution % m):
+    if not 1 <= resolution <= MAX_RESOLUTION:
+        raise UserError(f"resolution {resolution} is not a side length bench trains at: give 8 to {MAX_RESOLUTION} px"
+                        + (f" (a multiple of {m} for {name})" if m > 1 else ""))
+    if resolution < m or resolution % m:
         ok = max(m, resolution // m * m)
         raise UserError(f"resolution {resolution} does not suit {name}: its stem has stride {m}, so the "
-                         f"resolution must be a multiple of {m} (e.g. {ok} or {ok + m})")
+                        f"resolution must be a positive multiple of {m} (e.g. {ok} or {ok + m})")

@@ -38,8 +38,8 @@ def open_storage(source, create: bool = False):
         return _rdb(str(source))
     path = Path(source)
     if path.is_dir():
-        raise journal.JournalError(f"{path} is a folder, not a journal file: move it away (or point --storage at "
-                                   "the journal file inside it)")
+        raise journal.JournalError(f"{path} is a folder, not a journal file: rebuild the journal from the trial "
+                                   f"dirs with `{layout.repair_command(path)}` (it keeps the folder as a backup)")
     if not path.exists():
         if not create:
             return None

@@ -66,7 +66,7 @@ def load_or_generate(
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # noqa: BLE001 - any unreadable file is regenerated
-            obj, why = None, f"{type(e).__name__}: {e}"
+            obj, why = None, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:200]
         else:
             why = "contents do not match the cache key"
         if obj is not None and _valid(obj, split, seed, n, resolution):

@@ -25,7 +25,7 @@ def register(sub) -> None:
     p.add_argument("--data", help="data spec, e.g. synthetic:256 or imagefolder:/data/imagenet")
     p.add_argument("--res", type=_positive,
                    help="resolution of every model (default: the budget's, else each model's own)")
-    p.add_argument("--seed", type=int, help="sampling seed (default: the study file's)")
+    p.add_argument("--seed", type=_nonnegative, help="sampling seed (default: the study file's)")
     p.add_argument("--seeds", type=_positive, help="training seeds per point (default: the budget's, else 1)")
     p.add_argument("--confirm", type=_positive, metavar="N",
                    help="rerun the best N points of each model/optimizer/epochs with --seeds more seeds")
@@ -207,7 +207,7 @@ def _launch_args(p) -> None:
     g = p.add_argument_group("launching")
     g.add_argument("--cluster", default="local", choices=("local", "slurm", "debug"))
     g.add_argument("--parallel", type=_positive, help="local: trials at once (default: #GPUs or 1)")
-    g.add_argument("--gpus-per-trial", type=int, help="GPUs per trial (default: 1 if any, else 0)")
+    g.add_argument("--gpus-per-trial", type=_nonnegative, help="GPUs per trial (default: 1 if any, else 0)")
     g.add_argument("--trials-per-gpu", type=_positive, default=1, metavar="K",
                    help="local: K trials share each GPU at once (small models; default: 1)")
     g.add_argument("--trials-per-job", type=_positive, metavar="N",
@@ -216,7 +216,7 @@ def _launch_args(p) -> None:
     g.add_argument("--tasks-per-trial", type=_positive,
                    help="DDP processes per trial (default: max(1, gpus-per-trial))")
     g.add_argument("--timeout", type=_positive, default=3 * 24 * 60, help="minutes per job (default: 3 days)")
-    g.add_argument("--max-requeue", type=int, default=3, help="requeues on timeout/preemption (default: 3)")
+    g.add_argument("--max-requeue", type=_nonnegative, default=3, help="requeues on timeout/preemption (default: 3)")
     g.add_argument("--partition", help="slurm partition")
     g.add_argument("--array-parallelism", type=_positive, default=64, help="slurm: array tasks at once")
     g.add_argument("--slurm-extra", nargs="+", default=[], metavar="KEY=VALUE", help="extra sbatch flags")
@@ -244,6 +244,16 @@ def _run_options(args, confirm=None):
 def _storage_args(p) -> None:
     p.add_argument("--results", default="results", help="results directory (default: results)")
     p.add_argument("--storage", help="optuna storage URL (e.g. postgresql://...) instead of the journal file")
+
+
+def _nonnegative(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {s!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
+    return v
 
 
 def _positive(s: str) -> int:

@@ -106,6 +106,11 @@ def execute(name: str, specs: list[TrialSpec], seed: int, lopts: launch.LaunchOp
             bar.close()
             log("interrupted: submitted jobs keep running; rerun the same command to pick them up")
             raise
+        except OSError as e:  # a full disk or a read-only folder under the runner: nothing finished is lost
+            bar.close()
+            raise UserError(f"cannot write {e.filename or where.root}: {e.strerror or e}; submitted jobs keep "
+                            "running and their results stay in their trial dirs: free the space (or fix the "
+                            "permissions) and rerun the same command") from None
         bar.close()
     for s, reason in failed:
         log(f"FAILED {s.spec.key}: {reason}")
@@ -157,13 +162,22 @@ def _launch_and_wait(slots: list[Slot], launcher: launch.Launcher, bar: Bar, pol
 
 
 def _reconcile(specs: list[TrialSpec], store, seed: int, where: StudyDir, create: bool) -> list[Slot]:
+    """What to do with each spec: done (recorded COMPLETE), record (its result.json is there), attach
+    (its job lives), else run. The trials folder is listed once: a spec without a dir has no result."""
     optuna_names, keyed, slots = {}, {}, []
+    trials_dir = where.trials
+    dirs = {p.name for p in trials_dir.iterdir()} if trials_dir.is_dir() else set()
     for spec in specs:
-        if spec.study_name not in optuna_names:
-            name = optuna_names[spec.study_name] = store and store.optuna_study(spec, seed, create=create)
-            keyed[spec.study_name] = store.by_key(name) if name else {}
-        trials = keyed[spec.study_name].get(spec.key, [])
-        slot = Slot(spec, optuna_names[spec.study_name], where.trial(spec.key), store=store)
+        optuna_name = spec.study_name
+        if optuna_name not in optuna_names:
+            name = optuna_names[optuna_name] = store and store.optuna_study(spec, seed, create=create)
+            keyed[optuna_name] = store.by_key(name) if name else {}
+        key = spec.key
+        trials = keyed[optuna_name].get(key, [])
+        slot = Slot(spec, optuna_names[optuna_name], trials_dir / key, store=store)
+        if not trials and key not in dirs:
+            slots.append(slot)
+            continue
         running = [t for t in trials if t.state == TrialState.RUNNING]
         slot.trial_id = store.trial_id(slot.optuna_name, running[-1]) if running else None
         if any(t.state == TrialState.COMPLETE for t in trials):
@@ -252,9 +266,16 @@ def _job_error(job) -> str | None:
 
 
 def _last_attempt(out_dir: Path) -> dict:
+    """The last readable record of the trial's attempts (a torn or corrupt line is skipped)."""
     p = out_dir / "attempts.jsonl"
-    lines = p.read_text().splitlines() if p.exists() else []
-    return json.loads(lines[-1]) if lines else {}
+    for line in reversed(p.read_text(errors="replace").splitlines() if p.exists() else []):
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict):
+            return rec
+    return {}
 
 
 def _locked(where: StudyDir, dry_run: bool):

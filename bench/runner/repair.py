@@ -27,7 +27,7 @@ def repair(path: Path, trials_dir: Path | None) -> str:
     path = Path(path)
     lock = StudyDir(path.parent.parent, path.parent.name).lock("repairing it")
     with lock, tempfile.TemporaryDirectory(dir=path.parent) as tmp:
-        records, dropped = journal.salvage(path)
+        records, dropped = ([], 0) if path.is_dir() else journal.salvage(path)  # a folder holds no records
         journal.write(Path(tmp) / "salvaged", records)
         old = Store(optuna.storages.JournalStorage(JournalFileBackend(str(Path(tmp) / "salvaged"))), "salvaged")
         new_path = Path(tmp) / "rebuilt"
@@ -83,7 +83,9 @@ def _results(trials_dir: Path | None) -> dict[str, dict]:
     out = {}
     for p in sorted(trials_dir.glob("*/result.json")) if trials_dir and trials_dir.is_dir() else []:
         try:
-            out[p.parent.name] = json.loads(p.read_text())
+            result = json.loads(p.read_text())
         except (OSError, ValueError):
             continue
+        if isinstance(result, dict) and isinstance(result.get("config"), dict):  # not null, a list, ...
+            out[p.parent.name] = result
     return out

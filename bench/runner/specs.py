@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from bench.core import identity
 from bench.core.identity import TrialConfig
@@ -27,7 +28,7 @@ class TrialSpec:
         """The optuna study holding this trial (docs/storage.md)."""
         return identity.study_name(self.study, self.cfg.model, self.cfg.optimizer, self.budget)
 
-    @property
+    @cached_property
     def key(self) -> str:
         """Deterministic id of the trial: its directory name and its ``key`` user attr."""
         return identity.trial_key(self.cfg, self.budget, self.point)

@@ -60,7 +60,7 @@ def test_import_bench_still_registers_the_models_with_timm():
     (["run", "--study", "lr_wd", "--data", "cifar10:/nonexistent", "--no-estimate"],
      "data folder /nonexistent (--data cifar10:/nonexistent) does not exist on this machine"),
     (["train", "--model", "vitc_mini", "--res", "30", "--lr", "1e-3", "--wd", "0.05", "--epochs", "1"],
-     "resolution 30 does not suit vitc_mini: its stem has stride 8, so the resolution must be a multiple of 8"),
+     "resolution 30 does not suit vitc_mini: its stem has stride 8, so the resolution must be a positive multiple of 8"),
 ])
 def test_bad_input_fails_before_launch(tmp_path, monkeypatch, capsys, argv, msg):
     monkeypatch.chdir(tmp_path)
