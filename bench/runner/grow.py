@@ -6,7 +6,7 @@ Findings (``analysis.verdict``) are read at alpha / (planned looks), Bonferroni,
 false verdict over all the looks stays at alpha per direction (checked by simulation,
 ``analysis.simulate``); the study stops at the first look where every claim it waits for is
 reproduced or not reproduced, else at ``max_points``. The design and each look's verdicts are
-written to ``results/<study>/design.json``, which ``bench verdict`` and ``bench report`` read.
+written to ``results/<study>/design.json`` (layout.StudyDir.design), which ``bench verdict`` and ``bench report`` read.
 """
 from __future__ import annotations
 
@@ -20,10 +20,8 @@ from bench.io import atomic_write_json
 from bench.runner import launch, orchestrate, plan
 from bench.runner.specs import Overrides, expand, resolve
 from bench.core import studies
+from bench.core.layout import StudyDir
 from bench.core.studies import Study, StudyError
-
-DESIGN = "design.json"
-
 
 def run(study_def: Study, ov: Overrides, lopts: launch.LaunchOptions, ropts: orchestrate.RunOptions,
         claims: list[str], max_points: int, log=print) -> int:
@@ -39,7 +37,7 @@ def run(study_def: Study, ov: Overrides, lopts: launch.LaunchOptions, ropts: orc
         raise StudyError(f"--max-points {max_points} is below the study's {start} points")
     design = claims_mod.Design.grown(start, max_points)
     seed = plan.seed
-    root = Path(ropts.results) / study_def.name
+    where = StudyDir(ropts.results, study_def.name)
     log(_plan(study_def, ov, lopts, ropts, design, claims, seed))
     if ropts.dry_run:
         return 0
@@ -56,7 +54,7 @@ def run(study_def: Study, ov: Overrides, lopts: launch.LaunchOptions, ropts: orc
         record["rounds"].append(dict(points=n, time=time.strftime("%Y-%m-%dT%H:%M:%S"), claims=[
             dict(claim=c.claim, pair=c.pair, optimizer=c.optimizer, verdict=c.verdict, p=_num(c.p), p_other=_num(c.p_other))
             for c in f["claims"]]))
-        atomic_write_json(root / DESIGN, record)
+        atomic_write_json(where.design, record)
         log(f"look {design.looks.index(n) + 1}/{len(design.looks)} at {n} points per arm "
             f"(α = {design.per_look:.4g} per test): " +
             "; ".join(f"{c.claim} {c.optimizer}: {c.verdict}" for c in waited))
@@ -80,7 +78,8 @@ def _plan(study_def, ov, lopts, ropts, design: claims_mod.Design, claims, seed) 
         done = {t.user_attrs.get("key") for name, _ in store.summaries()
                 for t in store.trials(name) if t.state.name == "COMPLETE"}
     todo = [s for s in specs if s.key not in done]
-    launcher = launch.make(lopts, Path(ropts.results) / study_def.name / "submitit")
+    launcher = launch.make(lopts, StudyDir(ropts.results, study_def.name).submitit,
+                           factories=any(":" in s.cfg.model for s in todo))
     cost = plan.estimate(todo, launcher, ropts.trials_per_job) if todo else None
     prev, total = 0, 0.0
     for i, n in enumerate(design.looks):

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import socket
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +17,9 @@ from bench.runner.job import TrialJob
 
 CLUSTERS = ("local", "slurm", "debug")
 DETACH = "trap '' INT HUP"  # the shell line a local job starts with
+# a job's python: -P keeps its working directory (the submitting one) off the front of sys.path, where
+# `python -m` would put it and a bench/ folder there would shadow the bench that planned the job
+PYTHON = f"{shlex.quote(sys.executable)} -P"
 _SLURM_LIVE = {"PENDING", "RUNNING", "SUSPENDED", "COMPLETING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD",
                "REQUEUE_FED", "RESIZING", "SIGNALING", "STAGE_OUT"}
 
@@ -79,7 +84,7 @@ class LocalLauncher(Launcher):
         jobs = []
         for chunk in chunks:
             gpus, self.free_gpus = self.free_gpus[:self.gpus], self.free_gpus[self.gpus:]
-            ex = submitit.LocalExecutor(folder=self.folder / "%j", max_num_timeout=self.opts.max_requeue)
+            ex = submitit.LocalExecutor(folder=self.folder / "%j", max_num_timeout=self.opts.max_requeue, python=PYTHON)
             # a terminal's Ctrl-C (SIGINT) and hang-up reach the runner's whole process group, which
             # submitit starts its local jobs in: the job's shell ignores both, and so, inheriting that,
             # do its controller and its tasks; the runner stops, the jobs train on (kill them by pid)
@@ -108,7 +113,8 @@ class SlurmLauncher(Launcher):
 
     def submit(self, chunks):
         o = self.opts
-        ex = submitit.AutoExecutor(folder=self.folder / "%j", cluster="slurm", slurm_max_num_timeout=o.max_requeue)
+        ex = submitit.AutoExecutor(folder=self.folder / "%j", cluster="slurm", slurm_max_num_timeout=o.max_requeue,
+                                   slurm_python=PYTHON)
         params = dict(timeout_min=o.timeout_min, tasks_per_node=self.tasks, nodes=1,
                       slurm_array_parallelism=o.array_parallelism, slurm_additional_parameters=dict(o.slurm_extra))
         if self.gpus:
@@ -165,14 +171,17 @@ class _DebugJob:
         return self._exc
 
 
-def make(opts: LaunchOptions, folder: Path) -> Launcher:
-    """The launcher of ``opts.cluster``; jobs import ``bench`` from this checkout and ``module:function``
-    models from the submitting directory (PYTHONPATH)."""
-    for path in (os.getcwd(), str(Path(__file__).resolve().parents[2])):
-        if path not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
-            os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (path, os.environ.get("PYTHONPATH")) if p)
+def make(opts: LaunchOptions, folder: Path, factories: bool = False) -> Launcher:
+    """The launcher of ``opts.cluster``. Jobs import the ``bench`` that planned them: its folder goes
+    first on their PYTHONPATH, so a ``bench/`` folder in the working directory (another checkout, say)
+    cannot shadow it; the working directory follows only when a model is a ``module:function``
+    factory, which imports from there."""
     if opts.cluster not in CLUSTERS:
         raise UserError(f"unknown cluster {opts.cluster!r}; valid: {', '.join(CLUSTERS)}")
+    own = str(Path(__file__).resolve().parents[2])  # the folder holding the bench package that runs
+    paths = [own] + ([os.getcwd()] if factories else [])
+    rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in paths]
+    os.environ["PYTHONPATH"] = os.pathsep.join(paths + rest)
     return {"local": LocalLauncher, "slurm": SlurmLauncher, "debug": DebugLauncher}[opts.cluster](opts, folder)
 
 

@@ -83,7 +83,7 @@ def execute(name: str, specs: list[TrialSpec], seed: int, lopts: launch.LaunchOp
         slots = _reconcile(specs, store, seed, where, create=not ropts.dry_run)
         counts = Counter(s.action for s in slots)
         todo = [s.spec for s in slots if s.action == "run"]
-        launcher = launch.make(lopts, where.submitit)
+        launcher = launch.make(lopts, where.submitit, factories=any(":" in s.cfg.model for s in todo))
         log(plan.describe(specs, todo, {"finished": counts["done"], "to record": counts["record"],
                                         "running": counts["attach"], "to run": counts["run"]}))
         if note:

@@ -85,3 +85,21 @@ def test_a_folder_only_the_cluster_sees_is_a_note_in_the_plan(tmp_path, monkeypa
     assert main(["run", "--study", "lr_wd", "--data", "imagefolder:/cluster/imagenet", "--cluster", "slurm",
                  "--dry-run", "--no-estimate"]) == 0
     assert "note: data folder /cluster/imagenet is not on this machine" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_jobs_run_the_bench_that_planned_them(tmp_path):
+    """A `bench/` folder in the working directory (another checkout, say) shadows nothing: the jobs
+    import the bench the runner imported, not the one beside them."""
+    import shutil
+
+    exe = shutil.which("bench")
+    if exe is None:
+        pytest.skip("the bench console script is not installed")
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "__init__.py").write_text("raise ImportError('the shadow bench was imported')\n")
+    out = subprocess.run([exe, "run", "--study", "lr_wd", "--models", "vitc_mini", "--optimizer", "sgd", "--trials", "1",
+                          "--epochs", "1", "--data", "synthetic:256", "--no-estimate", "--no-progress"],
+                         cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ""})
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "shadow" not in out.stdout + out.stderr
