@@ -71,8 +71,8 @@ def register(sub) -> None:
     p.set_defaults(func=status)
 
     p = sub.add_parser("export", help="tidy table of a study's trials", description=export.__doc__)
-    p.add_argument("--study", required=True)
-    p.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    p.add_argument("--study", required=True, help="the study to export (results/<study>/)")
+    p.add_argument("--format", choices=("csv", "parquet"), default="csv", help="csv or parquet (default: csv)")
     p.add_argument("--out", help="output file (default: results/<study>/trials.<format>; '-' for stdout csv)")
     _storage_args(p)
     p.set_defaults(func=export)
@@ -205,7 +205,8 @@ def _no_file(path):
 
 def _launch_args(p) -> None:
     g = p.add_argument_group("launching")
-    g.add_argument("--cluster", default="local", choices=("local", "slurm", "debug"))
+    g.add_argument("--cluster", default="local", choices=("local", "slurm", "debug"),
+                   help="local: submitit jobs on this machine; slurm: job arrays; debug: in this process (default: local)")
     g.add_argument("--parallel", type=_positive, help="local: trials at once (default: #GPUs or 1)")
     g.add_argument("--gpus-per-trial", type=_nonnegative, help="GPUs per trial (default: 1 if any, else 0)")
     g.add_argument("--trials-per-gpu", type=_positive, default=1, metavar="K",

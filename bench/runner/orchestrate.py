@@ -128,7 +128,7 @@ def _launch_and_wait(slots: list[Slot], launcher: launch.Launcher, bar: Bar, pol
     failed = []
     for s in [s for s in slots if s.action == "record"]:
         outcome = _finish(s, None)
-        bar.update(len(inflight), **{outcome: 1})
+        bar.update(inflight, **{outcome: 1})
     while queue or inflight:
         busy, chunks = len({s.job_id for s in inflight}), []
         while queue and busy + len(chunks) < launcher.capacity:
@@ -147,7 +147,7 @@ def _launch_and_wait(slots: list[Slot], launcher: launch.Launcher, bar: Bar, pol
                         log=str(getattr(job, "paths", None) and job.paths.stdout)))
                     s.store.set_attrs(s.trial_id, job_id=s.job_id)
                     inflight[s] = job
-            bar.update(len(inflight))
+            bar.update(inflight)
         for s in [s for s, job in inflight.items() if _ended(s, job)]:
             job = inflight.pop(s)
             if job is not None and all(j is not job for j in inflight.values()):
@@ -155,7 +155,7 @@ def _launch_and_wait(slots: list[Slot], launcher: launch.Launcher, bar: Bar, pol
             outcome = _finish(s, job)
             if outcome == "failed":
                 failed.append((s, s.store.attrs(s.trial_id).get("fail_reason")))
-            bar.update(len(inflight), **{outcome: 1})
+            bar.update(inflight, **{outcome: 1})
         if queue or inflight:
             time.sleep(poll_s)
     return failed

@@ -16,17 +16,18 @@ class Bar:
         self.counts = Counter(done=done, diverged=diverged)
         self.bar = tqdm(total=total, initial=done, unit="trial", dynamic_ncols=True, disable=disable,
                         smoothing=0.1)
-        self._show(0)
+        self._show(0, 0)
 
-    def update(self, running: int, done: int = 0, failed: int = 0, diverged: int = 0) -> None:
+    def update(self, inflight: dict, done: int = 0, failed: int = 0, diverged: int = 0) -> None:
+        """``inflight``: the slots (trials) handed to jobs that have not ended, each with its ``job_id``."""
         self.counts.update(done=done, failed=failed, diverged=diverged)
         self.bar.update(done + failed)
-        self._show(running)
+        self._show(len({s.job_id for s in inflight}), len(inflight))
 
-    def _show(self, running: int) -> None:
+    def _show(self, jobs: int, trials: int = 0) -> None:
         c = self.counts
-        self.bar.set_postfix_str(f"done {c['done']} running {running} failed {c['failed']} diverged {c['diverged']}",
-                                 refresh=True)
+        self.bar.set_postfix_str(f"done {c['done']} failed {c['failed']} diverged {c['diverged']}; {jobs} job(s) "
+                                 f"running, holding {trials} trial(s)", refresh=True)
 
     def close(self) -> None:
         self.bar.close()

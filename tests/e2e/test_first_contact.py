@@ -103,3 +103,15 @@ def test_jobs_run_the_bench_that_planned_them(tmp_path):
                          cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ""})
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert "shadow" not in out.stdout + out.stderr
+
+
+def test_every_flag_of_every_command_says_what_it_does():
+    import argparse
+
+    from bench.cli import build_parser
+
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    silent = [f"bench {name} {'/'.join(a.option_strings) or a.dest}" for name, p in sub.choices.items()
+              for a in p._actions if not isinstance(a, argparse._HelpAction) and not (a.help and a.help.strip())]
+    assert not silent, silent
