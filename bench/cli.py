@@ -10,12 +10,19 @@ import sys
 from bench.core.errors import UserError
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors as one line (the usage is a `--help` away), exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from analysis import cli as analysis_cli
     from bench import model_table, perf, train
     from bench.runner import cli as runner_cli
 
-    parser = argparse.ArgumentParser(prog="bench", description=__doc__.split("\n")[0])
+    parser = _Parser(prog="bench", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (model_table, train, perf, runner_cli, analysis_cli):
         module.register(sub)

@@ -18,6 +18,16 @@ SYNTHETIC_MAX = 1_000_000  # train images: 3 GB of uint8 at 32 px, generated in 
 DECODES = ("auto", "cpu", "device")  # where make_loader decodes JPEGs: auto = the GPU on CUDA, else the CPU
 
 
+# The python-pickle CIFAR folders: their files and keys (bench.data.cifar reads them).
+CIFAR_LAYOUTS = {
+    "cifar10": dict(train=[f"data_batch_{i}" for i in range(1, 6)], val=["test_batch"],
+                    meta="batches.meta", label_key="labels", names_key="label_names", num_classes=10),
+    "cifar100": dict(train=["train"], val=["test"], meta="meta",
+                     label_key="fine_labels", names_key="fine_label_names", num_classes=100),
+}
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")  # torchvision's
+
+
 class DataError(UserError, ValueError):
     """A data problem caused by the user's input (bad spec, missing path, wrong layout,
     corrupt file).  The message names the problem and the path."""
@@ -48,6 +58,33 @@ class DataSpec:
     def missing_folder(self) -> str | None:
         """The folder it names if that is not a directory on this machine, else None."""
         return None if self.folder is None or Path(self.folder).is_dir() else self.folder
+
+    def problems(self) -> list[str]:
+        """What is wrong with the layout of the folder it names (present on this machine), read from
+        names alone: missing CIFAR files, missing splits, splits without classes, empty classes. A file
+        whose content is corrupt shows when it is read (bench train reads it at once)."""
+        if self.folder is None or not Path(self.folder).is_dir():
+            return []
+        root = Path(self.folder)
+        if self.scheme in CIFAR_LAYOUTS:
+            lay = CIFAR_LAYOUTS[self.scheme]
+            missing = [f for f in lay["train"] + lay["val"] + [lay["meta"]] if not (root / f).is_file()]
+            return [f"{self}: {root} is not a {self.scheme} python folder: missing {', '.join(missing)}"] if missing else []
+        out = []
+        for split in ("train", "val"):
+            d = root / split
+            if not d.is_dir():
+                out.append(f"{self}: no {split}/ folder in {root} (expected {root}/{split}/<class>/<image>)")
+                continue
+            classes = [e for e in os.scandir(d) if e.is_dir()]
+            if not classes:
+                out.append(f"{self}: {d} has no class folders")
+            empty = sorted(c.name for c in classes if not any(f.name.lower().endswith(IMAGE_SUFFIXES)
+                                                              for f in os.scandir(c.path)))
+            if empty:
+                out.append(f"{self}: {len(empty)} class folder(s) of {d} hold no images ({', '.join(empty[:3])}"
+                           f"{', ...' if len(empty) > 3 else ''})")
+        return out
 
 
 def parse(spec) -> DataSpec:

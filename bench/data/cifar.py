@@ -22,14 +22,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bench.core.dataspec import CIFAR_LAYOUTS
+
 from .core import DataError
 
-LAYOUTS = {
-    "cifar10": dict(train=[f"data_batch_{i}" for i in range(1, 6)], val=["test_batch"],
-                    meta="batches.meta", label_key="labels", names_key="label_names", num_classes=10),
-    "cifar100": dict(train=["train"], val=["test"], meta="meta",
-                     label_key="fine_labels", names_key="fine_label_names", num_classes=100),
-}
+LAYOUTS = CIFAR_LAYOUTS
 STATS = {
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),

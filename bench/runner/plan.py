@@ -30,8 +30,9 @@ def split_sizes(data: str) -> tuple[int, int] | None:
 
 
 def check(specs, cluster: str) -> str:
-    """Fail before launch: a resolution a model's stem does not divide, or a data folder missing
-    on this machine. On Slurm the folder may exist only on the cluster: then a note, not an error."""
+    """Fail before launch: a resolution a model's stem does not divide, a data folder missing on this
+    machine or laid out wrong (missing files, splits or classes, empty classes). On Slurm the folder may
+    exist only on the cluster: then a note, not an error."""
     from bench.core.dataspec import DataError, parse
     from bench.core.models import check_resolution
 
@@ -40,11 +41,15 @@ def check(specs, cluster: str) -> str:
     notes = []
     for data in sorted({s.cfg.data for s in specs}):
         try:
-            folder = parse(data).missing_folder()
+            spec = parse(data)
+            folder = spec.missing_folder()
+            problems = spec.problems()
         except DataError as e:
             raise StudyError(str(e)) from None
         if folder and cluster != "slurm":
             raise StudyError(f"data folder {folder} (--data {data}) does not exist on this machine")
+        if problems:
+            raise StudyError("; ".join(problems))
         if folder:
             notes.append(f"  note: data folder {folder} is not on this machine; the cluster's nodes must have it")
     return "\n".join(notes)

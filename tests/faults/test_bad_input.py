@@ -1,0 +1,229 @@
+"""Bad input and broken files, as a new user meets them: each probe class gets one line on stderr naming
+the file, key, flag or path (exit 2, no traceback), and loses nothing (docs/storage.md lists them)."""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from helpers import fake_result
+
+from bench.cli import main
+from bench.core import studies
+from bench.io import atomic_write_json
+from bench.runner.specs import Overrides, expand
+
+TINY = ["--data", "synthetic:256", "--no-estimate", "--no-progress"]
+
+
+def one_line(capsys, *argv, code=2) -> str:
+    """Run bench; assert the exit code and that stderr is one line without a traceback; return it."""
+    try:
+        got = main([str(a) for a in argv])
+    except SystemExit as e:  # argparse's errors exit
+        got = e.code
+    assert got == code
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and err.count("\n") == 0 and err, err
+    return err
+
+
+STUDY = """points = "random"
+trials = 2
+epochs = [1]
+models = ["vitp_mini"]
+[budgets.local]
+data = "synthetic:256"
+"""
+
+
+@pytest.mark.parametrize("edit,says", [
+    (('models = ["vitp_mini"]', "models = [1, 2]"), "models: each model is a name in quotes, got 1"),
+    (("[budgets.local]", "[ranges]\nvit = 5\n[budgets.local]"), "[ranges] vit: must be a table of optimizer"),
+    (("[budgets.local]", "[tuned]\nadamw = 5\n[budgets.local]"), "[tuned].adamw: must be a table of model = [lr, wd]"),
+    (("epochs = [1]", 'epochs = [1]\noptimizers = []'), "optimizers: must be a non-empty list, got []"),
+    (("epochs = [1]", 'epochs = [1]\noptimizers = "adamw"'), "optimizers: must be a non-empty list, got 'adamw'"),
+    (("[budgets.local]", "[ranges.vit]\nadam = { lr = [1e-3, 1e-2], wd = [0.1, 1] }\n[budgets.local]"),
+     "[ranges.vit] adam: unknown optimizer; valid: adamw, sgd"),
+    (('data = "synthetic:256"', 'data = "synthetic:256"\nrecipe = "heavy"'), "recipe: unknown recipe 'heavy'; valid: paper, light"),
+    (("[budgets.local]\n", "budgets = 3\n[x]\n"), "[budgets] must be a table, got 3"),
+])
+def test_study_file_problems_name_the_file_and_key(tmp_path, capsys, edit, says):
+    path = tmp_path / "s.toml"
+    text = STUDY.replace(*edit)
+    path.write_text(text if "budgets = 3" not in text else "budgets = 3\n" + STUDY.split("[budgets.local]")[0])
+    err = one_line(capsys, "run", "--study", path, "--dry-run", "--no-estimate")
+    assert says in err and str(path) in err
+
+
+def test_a_study_file_that_is_not_text(tmp_path, capsys):
+    path = tmp_path / "s.toml"
+    path.write_bytes(b"\xff\xfe" + STUDY.encode("utf-16-le"))
+    assert "not UTF-8 text" in one_line(capsys, "run", "--study", path, "--dry-run", "--no-estimate")
+
+
+@pytest.mark.parametrize("argv,says", [
+    (["--data", "synthetic:abc"], "synthetic:N needs a whole number of train images, got 'abc'"),
+    (["--data", "synthetic:1e3"], "synthetic:N needs a whole number"),
+    (["--data", "synthetic:0"], "synthetic:N takes 1 to 1,000,000 train images, got 0"),
+    (["--data", "synthetic:-5"], "synthetic:N takes 1 to 1,000,000 train images, got -5"),
+    (["--seed", "-1"], "argument --seed: must be >= 0, got -1"),
+    (["--gpus-per-trial", "-1"], "argument --gpus-per-trial: must be >= 0, got -1"),
+    (["--res", "0"], "argument --res: must be >= 1, got 0"),
+    (["--res", "100000"], "resolution 100000 is not a side length bench trains at: give 8 to 1024 px"),
+])
+def test_the_planner_catches_flags_before_launch(tmp_path, monkeypatch, capsys, argv, says):
+    monkeypatch.chdir(tmp_path)
+    assert says in one_line(capsys, "run", "--study", "lr_wd", "--dry-run", "--no-estimate", *argv)
+    assert not (tmp_path / "results").exists()
+
+
+def test_bench_train_refuses_impossible_sizes_in_one_line(tmp_path, capsys):
+    base = ["train", "--model", "vitc_mini", "--lr", "1", "--wd", "0", "--epochs", "1", "--out", tmp_path / "t"]
+    assert "synthetic:N takes 1 to 1,000,000" in one_line(capsys, *base, "--data", "synthetic:9999999999999")
+    assert "give 8 to 1024 px" in one_line(capsys, *base, "--res", "100000")
+
+
+def test_data_folders_laid_out_wrong_fail_the_plan(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for split, classes in (("train", ("a", "b")), ("val", ("a", "b"))):
+        for c in classes:
+            (tmp_path / "img" / split / c).mkdir(parents=True)
+            if (split, c) != ("train", "b"):
+                (tmp_path / "img" / split / c / "x.jpg").write_bytes(b"")
+    err = one_line(capsys, "run", "--study", "lr_wd", "--data", "imagefolder:img", "--dry-run", "--no-estimate")
+    assert "1 class folder(s) of img/train hold no images (b)" in err
+    (tmp_path / "cif").mkdir()
+    err = one_line(capsys, "run", "--study", "lr_wd", "--data", "cifar10:cif", "--dry-run", "--no-estimate")
+    assert "cif is not a cifar10 python folder: missing data_batch_1" in err
+
+
+def _recorded_study(tmp_path) -> Path:
+    """results/lr_wd with 4 finished trials, recorded by the real runner from their result.json."""
+    specs = expand(studies.load("lr_wd"), Overrides(models=("vitp_mini",), trials=2, epochs=(1,), data="synthetic:256"))
+    for s in specs:
+        atomic_write_json(tmp_path / "results" / "lr_wd" / "trials" / s.key / "result.json", fake_result(s))
+    assert main(["run", "--study", "lr_wd", "--models", "vitp_mini", "--trials", "2", "--epochs", "1",
+                 "--cluster", "debug", *TINY]) == 0
+    return tmp_path / "results" / "lr_wd" / "optuna.journal"
+
+
+def _folder(j):
+    j.unlink()
+    j.mkdir()
+
+
+def _binary(j):
+    j.write_bytes(bytes(range(256)) * 4)
+
+
+def _unknown_op(j):
+    with open(j, "a") as f:
+        f.write(json.dumps({"op_code": 99, "worker_id": "x"}) + "\n")
+
+
+def _bad_line(j):
+    lines = j.read_text().splitlines(keepends=True)
+    j.write_text("".join(lines[:3] + ["{not json\n"] + lines[3:]))
+
+
+@pytest.mark.parametrize("damage", [_folder, _binary, _unknown_op, _bad_line], ids=lambda f: f.__name__[1:])
+def test_an_unreadable_journal_is_one_line_everywhere_and_repair_heals_it(tmp_path, monkeypatch, capsys, damage):
+    monkeypatch.chdir(tmp_path)
+    journal = _recorded_study(tmp_path)
+    capsys.readouterr()
+    damage(journal)
+    for argv in (["status"], ["export", "--study", "lr_wd", "--out", "-"], ["report", "--study", "lr_wd"],
+                 ["plot", "edf", "--study", "lr_wd"], ["verdict", "--study", "lr_wd"],
+                 ["run", "--study", "lr_wd", "--models", "vitp_mini", "--trials", "2", "--epochs", "1",
+                  "--cluster", "debug", *TINY]):
+        assert "bench repair --study lr_wd" in one_line(capsys, *argv), argv
+    results = {p: p.read_bytes() for p in (tmp_path / "results" / "lr_wd" / "trials").glob("*/result.json")}
+    assert main(["repair", "--study", "lr_wd"]) == 0
+    assert main(["run", "--study", "lr_wd", "--models", "vitp_mini", "--trials", "2", "--epochs", "1", "--cluster",
+                 "debug", *TINY]) == 0  # records what the repair could not: nothing trains
+    capsys.readouterr()
+    assert main(["export", "--study", "lr_wd", "--out", "-"]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert len(rows) == 1 + 4 and all(p.read_bytes() == b for p, b in results.items())  # from the trial dirs
+
+
+@pytest.mark.parametrize("content", ["null", "[1, 2]"])
+def test_a_result_json_that_is_not_a_result(tmp_path, monkeypatch, capsys, content):
+    """A result.json holding null or a list (no journal yet): run retrains that trial, repair skips it."""
+    monkeypatch.chdir(tmp_path)
+    (spec,) = expand(studies.load("lr_wd"), Overrides(models=("vitc_mini",), optimizers=("sgd",), trials=1, epochs=(1,),
+                                                      data="synthetic:256"))
+    trial = tmp_path / "results" / "lr_wd" / "trials" / spec.key
+    trial.mkdir(parents=True)
+    (trial / "result.json").write_text(content)
+    argv = ["run", "--study", "lr_wd", "--models", "vitc_mini", "--optimizer", "sgd", "--trials", "1", "--epochs", "1",
+            "--cluster", "debug", *TINY]
+    assert main(argv) == 0
+    assert json.loads((trial / "result.json").read_text())["config"] == spec.cfg.identity()
+    assert main(["repair", "--study", "lr_wd"]) == 0
+
+
+def test_tables_with_impossible_errors_are_refused(tmp_path, capsys):
+    for name, rows, says in (("abc", "x,adamw,abc", "error is not a number in row 2 ('abc')"),
+                             ("big", "x,adamw,150", "error 150 in row 2 is not a percentage"),
+                             ("nan", "x,adamw,\nx,adamw,3", "1 finished row(s) have no error (first: row 2)")):
+        (tmp_path / f"{name}.csv").write_text("model,optimizer,error\n" + rows + "\n")
+        assert says in one_line(capsys, "verdict", "--table", tmp_path / f"{name}.csv")
+    (tmp_path / "min.csv").write_text("model,optimizer,error\nvitp_mini,adamw,40\nvitc_mini,adamw,30\n")
+    assert main(["report", "--table", str(tmp_path / "min.csv"), "--out", str(tmp_path / "r.html")]) == 0
+
+
+def test_a_factory_that_raises_is_one_line_pointing_at_its_code(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "brokennet.py").write_text("def net(num_classes, img_size=32):\n    raise ValueError('no such layer')\n")
+    err = one_line(capsys, "models", "--name", "brokennet:net")
+    assert "ValueError: no such layer" in err and "brokennet.py:2" in err
+
+
+def test_results_that_cannot_be_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    run = ["run", "--study", "lr_wd", "--models", "vitc_mini", "--trials", "1", "--epochs", "1", "--cluster", "debug", *TINY]
+    assert "cannot write in /proc/foo" in one_line(capsys, *run, "--results", "/proc/foo/results")
+    ro = _tmpfs(tmp_path / "ro", "4m")
+    try:
+        monkeypatch.chdir(ro)
+        _recorded_study(ro)
+        capsys.readouterr()
+        subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True)
+        assert "Read-only file system" in one_line(capsys, *run)
+        assert "Read-only file system" in one_line(capsys, "repair", "--study", "lr_wd")
+        assert main(["status"]) == 0  # reading still works
+    finally:
+        monkeypatch.chdir(tmp_path)
+        subprocess.run(["umount", str(ro)])
+
+
+def test_a_disk_that_fills_up_mid_run_loses_nothing(tmp_path, monkeypatch, capsys):
+    """Results on a full filesystem: the trials fail saying so, in one line; with room again, the rerun
+    records them without losing or duplicating anything."""
+    monkeypatch.chdir(tmp_path)
+    small = _tmpfs(tmp_path / "small", "600k")
+    try:
+        run = ["run", "--study", "lr_wd", "--models", "vitc_mini", "--optimizer", "sgd", "--trials", "1", "--epochs", "2",
+               "--cluster", "debug", "--results", str(small / "results"), *TINY]
+        assert main(run) in (1, 2)
+        out = capsys.readouterr()
+        assert "Traceback" not in out.err and ("MiB free" in out.out + out.err or "No space left" in out.out + out.err)
+        subprocess.run(["mount", "-o", "remount,size=64m", str(small)], check=True)
+        assert main(run) == 0
+        from bench.runner import storage
+
+        store = storage.Store.open(small / "results" / "lr_wd" / "optuna.journal", create=False)
+        done = [t for name, _ in store.summaries() for t in store.trials(name) if t.state.name == "COMPLETE"]
+        assert len(done) == 1
+    finally:
+        subprocess.run(["umount", str(small)])
+
+
+def _tmpfs(path: Path, size: str) -> Path:
+    path.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    return path
