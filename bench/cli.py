@@ -19,12 +19,12 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from analysis import cli as analysis_cli
-    from bench import model_table, perf, train
+    from bench import model_table, perf, prepare, train
     from bench.runner import cli as runner_cli
 
     parser = _Parser(prog="bench", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (model_table, train, perf, runner_cli, analysis_cli):
+    for module in (model_table, train, perf, prepare, runner_cli, analysis_cli):
         module.register(sub)
     return parser
 

@@ -37,7 +37,7 @@ def register(sub) -> None:
     p.add_argument("--wd", type=float, required=True, help="weight decay")
     p.add_argument("--epochs", type=int, required=True, help="epochs to train")
     p.add_argument("--batch-size", type=int, default=128, help="batch size, even (default: 128)")
-    p.add_argument("--data", default="synthetic", help="synthetic[:N] | cifar10:DIR | cifar100:DIR | imagefolder:DIR")
+    p.add_argument("--data", default="synthetic", help="synthetic[:N] | cifar10:DIR | cifar100:DIR | imagefolder:DIR | prepared:DIR")
     p.add_argument("--res", type=int, help="resolution (default: the model's own)")
     p.add_argument("--seed", type=int, default=0, help="training seed (default: 0)")
     p.add_argument("--recipe", choices=list(RECIPES), default="light", help="paper or light (default: light; docs/recipe.md)")

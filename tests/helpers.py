@@ -1,5 +1,5 @@
 """Helpers shared by the tests: trial tables written into a real optuna JournalStorage exactly as
-docs/storage.md specifies, an engine result for a spec, and small study files."""
+docs/storage.md specifies, an engine result for a spec, small study files and a CIFAR folder."""
 
 from __future__ import annotations
 
@@ -92,3 +92,34 @@ sgd = { lr = [0.25, 8.0], wd = [3e-6, 8e-5] }
 data = "synthetic:256"
 epoch_scale = 0.04
 """
+
+
+def write_cifar(root, name, n_per_file=20):
+    """A python-pickle CIFAR folder of random images (n_per_file per batch file)."""
+    import pickle
+
+    import numpy as np
+
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    if name == "cifar10":
+        files, meta = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"], "batches.meta"
+        key, ncls = b"labels", 10
+        meta_obj = {b"label_names": [f"c{i}".encode() for i in range(10)], b"num_cases_per_batch": n_per_file}
+    else:
+        files, meta = ["train", "test"], "meta"
+        key, ncls = b"fine_labels", 100
+        meta_obj = {b"fine_label_names": [f"f{i}".encode() for i in range(100)],
+                    b"coarse_label_names": [f"k{i}".encode() for i in range(20)]}
+    for f in files:
+        n = n_per_file * (5 if name == "cifar100" and f == "train" else 1)
+        obj = {b"batch_label": f"{f}".encode(), key: [int(v) for v in rng.integers(0, ncls, n)],
+               b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+               b"filenames": [f"img{i}.png".encode() for i in range(n)]}
+        if name == "cifar100":
+            obj[b"coarse_labels"] = [0] * n
+        with open(root / f, "wb") as fh:
+            pickle.dump(obj, fh, protocol=2)
+    with open(root / meta, "wb") as fh:
+        pickle.dump(meta_obj, fh, protocol=2)
+    return root

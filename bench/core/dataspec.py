@@ -1,7 +1,8 @@
-"""Data specs (``synthetic[:N]``, ``cifar10:DIR``, ``cifar100:DIR``, ``imagefolder:DIR``) without
-torch: parsed once, at the boundary, into a typed, canonical :class:`DataSpec` (``bench.data``
-loads it). The canonical string is the spec's identity: ``synthetic`` and ``synthetic:10000`` (its
-default size) are one data set, so one trial."""
+"""Data specs (``synthetic[:N]``, ``cifar10:DIR``, ``cifar100:DIR``, ``imagefolder:DIR``,
+``prepared:DIR``) without torch: parsed once, at the boundary, into a typed, canonical :class:`DataSpec`
+(``bench.data`` loads it). The canonical string is the spec's identity: ``synthetic`` and
+``synthetic:10000`` (its default size) are one data set, so one trial; ``prepared:DIR`` reads the
+manifest's hash into it (``prepared:DIR#HASH12``), so two preparations of one folder are two data sets."""
 from __future__ import annotations
 
 import functools
@@ -9,10 +10,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.core import manifest
 from bench.core.errors import UserError
 
-SCHEMES = ("synthetic", "cifar10", "cifar100", "imagefolder")
-USAGE = "synthetic, synthetic:N, cifar10:DIR, cifar100:DIR, imagefolder:DIR"
+SCHEMES = ("synthetic", "cifar10", "cifar100", "imagefolder", "prepared")
+USAGE = "synthetic, synthetic:N, cifar10:DIR, cifar100:DIR, imagefolder:DIR, prepared:DIR"
 SYNTHETIC_TRAIN, SYNTHETIC_VAL = 10_000, 2_000
 SYNTHETIC_MAX = 1_000_000  # train images: 3 GB of uint8 at 32 px, generated in memory
 DECODES = ("auto", "cpu", "device")  # where make_loader decodes JPEGs: auto = the GPU on CUDA, else the CPU
@@ -36,24 +38,42 @@ class DataError(UserError, ValueError):
 @dataclass(frozen=True)
 class DataSpec:
     """A parsed data spec: ``scheme`` and ``folder`` (the folder schemes) or ``size`` (synthetic's
-    train images). ``str()`` is its canonical form."""
+    train images); ``digest``, a prepared set's manifest hash (its first 12 hex digits). ``str()`` is
+    its canonical form."""
 
     scheme: str
     folder: str | None = None
     size: int = SYNTHETIC_TRAIN
+    digest: str | None = None
 
     def __str__(self) -> str:
         if self.scheme == "synthetic":
             return "synthetic" if self.size == SYNTHETIC_TRAIN else f"synthetic:{self.size}"
-        return f"{self.scheme}:{self.folder}"
+        return f"{self.scheme}:{self.folder}" + (f"#{self.digest}" if self.digest else "")
 
     def split_sizes(self) -> tuple[int, int] | None:
-        """(train, val) images, where they are known without reading the data."""
+        """(train, val) images, where they are known without reading the images."""
         if self.scheme == "synthetic":
             return self.size, SYNTHETIC_VAL
         if self.scheme.startswith("cifar"):
             return 50_000, 10_000
+        if self.scheme == "prepared" and not self.missing_folder():
+            try:
+                splits = manifest.read(self.folder)["splits"]
+            except manifest.ManifestError:
+                return None
+            return splits["train"]["count"], splits["val"]["count"]
         return None
+
+    def fixed_resolution(self) -> int | None:
+        """The one resolution it trains at (a raw preparation on this machine), else None."""
+        if self.scheme != "prepared" or self.missing_folder():
+            return None
+        try:
+            m = manifest.read(self.folder)
+        except manifest.ManifestError:
+            return None
+        return m["params"]["resolution"] if m["format"] == "raw" else None
 
     def missing_folder(self) -> str | None:
         """The folder it names if that is not a directory on this machine, else None."""
@@ -65,6 +85,8 @@ class DataSpec:
         whose content is corrupt shows when it is read (bench train reads it at once)."""
         if self.folder is None or not Path(self.folder).is_dir():
             return []
+        if self.scheme == "prepared":
+            return manifest.problems(self.folder, self.digest)
         root = Path(self.folder)
         if self.scheme in CIFAR_LAYOUTS:
             lay = CIFAR_LAYOUTS[self.scheme]
@@ -100,6 +122,8 @@ def parse(spec) -> DataSpec:
     if scheme != "synthetic":
         if not arg:
             raise DataError(f"data spec {spec!r} needs a folder: {scheme}:DIR")
+        if scheme == "prepared":
+            return _prepared(arg)
         return DataSpec(scheme, os.path.normpath(os.path.expanduser(arg)))
     if not sep:
         return DataSpec("synthetic")
@@ -110,6 +134,24 @@ def parse(spec) -> DataSpec:
     if not 1 <= size <= SYNTHETIC_MAX:
         raise DataError(f"synthetic:N takes 1 to {SYNTHETIC_MAX:,} train images, got {size:,} in {spec!r}")
     return DataSpec("synthetic", size=size)
+
+
+def _prepared(arg: str) -> DataSpec:
+    """``prepared:DIR#HASH`` as it is (a stored trial's spec: the folder may be on another machine);
+    ``prepared:DIR`` with the hash of the manifest there."""
+    folder, sep, digest = arg.rpartition("#")
+    if sep and len(digest) == manifest.HASH_CHARS and all(c in "0123456789abcdef" for c in digest):
+        return DataSpec("prepared", os.path.normpath(os.path.expanduser(folder)), digest=digest)
+    folder = os.path.normpath(os.path.expanduser(arg))
+    if not Path(folder).is_dir():
+        raise DataError(f"prepared:{folder}: no such folder on this machine (its manifest gives the data set's "
+                        f"hash; to plan for a folder only the cluster has, give prepared:{folder}#HASH, the first "
+                        f"{manifest.HASH_CHARS} digits of the hash bench data prepare printed)")
+    try:
+        m = manifest.read(folder)
+    except manifest.ManifestError as e:
+        raise DataError(str(e)) from None
+    return DataSpec("prepared", folder, digest=m["hash"][:manifest.HASH_CHARS])
 
 
 @functools.lru_cache(maxsize=256)

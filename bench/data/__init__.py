@@ -12,6 +12,9 @@ Specs:
   resized with antialiasing when ``resolution != 32``.
 * ``imagefolder:DIR`` -- DIR/train/<class>/* and DIR/val/<class>/* (ImageNet layout),
   decoded lazily by DataLoader workers.
+* ``prepared:DIR`` -- a data set ``bench data prepare`` made: resized JPEG shards (read as
+  imagefolder is) or raw uint8 arrays (memory-mapped, the synthetic set's path); see
+  :mod:`bench.data.prepared`.
 
 ``n_train`` / ``n_val`` take a seeded, class-balanced subset (for synthetic they set the
 number of images generated; ``synthetic:N`` and ``n_train=N`` are the same request).
@@ -54,6 +57,10 @@ def load_data(
         return _load_synthetic(spec, resolution, n_train, n_val, seed, cache_dir)
     if spec.scheme in ("cifar10", "cifar100"):
         return _load_cifar(spec.scheme, spec.folder, resolution, n_train, n_val, seed)
+    if spec.scheme == "prepared":
+        from .prepared import load_prepared
+
+        return load_prepared(spec, resolution, n_train, n_val, seed)
     return _load_folder(spec.folder, resolution, n_train, n_val, seed)
 
 

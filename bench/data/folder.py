@@ -104,19 +104,26 @@ class FolderDataset(Dataset):
             self._autoaug = v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET)
         return self._autoaug
 
+    def open(self, i: int):
+        """Image i's file (a path, or a file object), for PIL."""
+        return self.samples[i][0]
+
+    def read(self, i: int) -> bytes:
+        """Image i's encoded bytes."""
+        with open(self.samples[i][0], "rb") as f:
+            return f.read()
+
     def _load(self, i: int, sample_seed: int, train: bool, augment: str, decode: str):
         """The transformed image i (uint8 [3,R,R]), or its JpegBytes for ``decode="device"``."""
         from PIL import Image
         from torchvision.transforms.v2.functional import pil_to_tensor
 
-        path, r = self.samples[i][0], self.resolution
-        with Image.open(path) as img:
+        r = self.resolution
+        with Image.open(self.open(i)) as img:
             w, h = img.size
             box, flip = train_box(w, h, sample_seed) if train else (val_box(w, h), False)
             if decode == "device" and img.format == "JPEG" and img.mode in ("RGB", "L"):
-                with open(path, "rb") as f:
-                    data = torch.frombuffer(bytearray(f.read()), dtype=torch.uint8)
-                return JpegBytes(data, box, flip, None)
+                return JpegBytes(torch.frombuffer(bytearray(self.read(i)), dtype=torch.uint8), box, flip, None)
             if self.draft and img.format == "JPEG":
                 img.draft("RGB", draft_size(w, h, box, r))
             sx, sy = img.size[0] / w, img.size[1] / h

@@ -34,7 +34,7 @@ def check(specs, cluster: str) -> str:
     machine or laid out wrong (missing files, splits or classes, empty classes). On Slurm the folder may
     exist only on the cluster: then a note, not an error."""
     from bench.core.dataspec import DataError, parse
-    from bench.core.models import check_resolution
+    from bench.core.models import check_resolution, resolution
 
     for model, res in sorted({(s.cfg.model, s.cfg.resolution) for s in specs}, key=str):
         check_resolution(model, res)
@@ -50,6 +50,12 @@ def check(specs, cluster: str) -> str:
             raise StudyError(f"data folder {folder} (--data {data}) does not exist on this machine")
         if problems:
             raise StudyError("; ".join(problems))
+        fixed = spec.fixed_resolution()
+        wrong = sorted({f"{s.cfg.model} at {res} px" for s in specs if s.cfg.data == data
+                        for res in [s.cfg.resolution or resolution(s.cfg.model)] if res not in (None, fixed)}) if fixed else []
+        if wrong:
+            raise StudyError(f"--data {data} holds raw arrays at {fixed} px, so its trials train at {fixed} px: "
+                             f"{', '.join(wrong)} cannot (give --res {fixed}, or prepare the data as --format jpeg)")
         if folder:
             notes.append(f"  note: data folder {folder} is not on this machine; the cluster's nodes must have it")
     return "\n".join(notes)

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import write_cifar
+
 from bench.data import DataBundle, DataError, TensorSplit, load_data, make_loader
 from bench.data import synthetic
 from bench.data.cache import cache_path
@@ -201,35 +203,9 @@ def test_too_few_images_for_batch(syn):
 
 # --- CIFAR ------------------------------------------------------------------------------
 
-def _write_cifar(root, name, n_per_file=20, corrupt=None):
-    root.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    if name == "cifar10":
-        files, meta = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"], "batches.meta"
-        key, ncls = b"labels", 10
-        meta_obj = {b"label_names": [f"c{i}".encode() for i in range(10)], b"num_cases_per_batch": n_per_file}
-    else:
-        files, meta = ["train", "test"], "meta"
-        key, ncls = b"fine_labels", 100
-        meta_obj = {b"fine_label_names": [f"f{i}".encode() for i in range(100)],
-                    b"coarse_label_names": [f"k{i}".encode() for i in range(20)]}
-    for f in files:
-        n = n_per_file * (5 if name == "cifar100" and f == "train" else 1)
-        obj = {b"batch_label": f"{f}".encode(), key: [int(v) for v in rng.integers(0, ncls, n)],
-               b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-               b"filenames": [f"img{i}.png".encode() for i in range(n)]}
-        if name == "cifar100":
-            obj[b"coarse_labels"] = [0] * n
-        with open(root / f, "wb") as fh:
-            pickle.dump(obj, fh, protocol=2)
-    with open(root / meta, "wb") as fh:
-        pickle.dump(meta_obj, fh, protocol=2)
-    return root
-
-
 @pytest.mark.parametrize("name", ["cifar10", "cifar100"])
 def test_cifar_reads_fixture(tmp_path, name):
-    root = _write_cifar(tmp_path / name, name)
+    root = write_cifar(tmp_path / name, name)
     b = load_data(f"{name}:{root}", 32)
     assert b.num_classes == (10 if name == "cifar10" else 100)
     assert b.train.images.shape == (100, 3, 32, 32) and b.val.images.shape == (20, 3, 32, 32)
@@ -242,7 +218,7 @@ def test_cifar_reads_fixture(tmp_path, name):
 
 
 def test_cifar_resize_and_subset(tmp_path):
-    root = _write_cifar(tmp_path / "c10", "cifar10")
+    root = write_cifar(tmp_path / "c10", "cifar10")
     b = load_data(f"cifar10:{root}", 48, n_train=30, n_val=10, seed=2)
     assert b.train.images.shape == (30, 3, 48, 48) and len(b.val) == 10
     b2 = load_data(f"cifar10:{root}", 48, n_train=30, n_val=10, seed=2)
@@ -252,20 +228,20 @@ def test_cifar_resize_and_subset(tmp_path):
 def test_cifar_errors(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         load_data(f"cifar10:{tmp_path / 'nope'}")
-    root = _write_cifar(tmp_path / "c10", "cifar10")
+    root = write_cifar(tmp_path / "c10", "cifar10")
     (root / "data_batch_3").unlink()
     with pytest.raises(DataError, match="missing data_batch_3"):
         load_data(f"cifar10:{root}")
-    root = _write_cifar(tmp_path / "c10b", "cifar10")
+    root = write_cifar(tmp_path / "c10b", "cifar10")
     (root / "test_batch").write_bytes(b"not a pickle at all")
     with pytest.raises(DataError, match=r"corrupt CIFAR file .*test_batch"):
         load_data(f"cifar10:{root}")
-    root = _write_cifar(tmp_path / "c10c", "cifar10")
+    root = write_cifar(tmp_path / "c10c", "cifar10")
     with open(root / "data_batch_2", "wb") as fh:  # a pickle that would run code
         pickle.dump({b"data": print}, fh)
     with pytest.raises(DataError, match="corrupt CIFAR file"):
         load_data(f"cifar10:{root}")
-    root = _write_cifar(tmp_path / "c100", "cifar100")
+    root = write_cifar(tmp_path / "c100", "cifar100")
     with pytest.raises(DataError, match="missing"):  # cifar100 folder read as cifar10
         load_data(f"cifar10:{root}")
 
