@@ -47,7 +47,8 @@ VERSION = 1
 
 def register(sub) -> None:
     data = sub.add_parser("data", help="prepare a data set once for many trials (bench data prepare)")
-    dsub = data.add_subparsers(dest="data_command", metavar="DATA_COMMAND", required=True)
+    dsub = data.add_subparsers(dest="data_command", metavar="DATA_COMMAND", required=True,
+                                 help="prepare: decode a data set once into shards or raw arrays")
     p = dsub.add_parser("prepare", help="decode a data set once into a prepared one (--data prepared:DIR)",
                         description=__doc__.split("\n\n")[0])
     p.add_argument("source", help="the data to prepare: imagefolder:DIR, cifar10:DIR or cifar100:DIR")
