@@ -264,8 +264,8 @@ def test_two_runners_on_one_study(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["run", "--study", "lr_wd", *args]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == ("bench run: error: another `bench run` is running this study "
-                   "(results/lr_wd/runner.lock is locked)")
+    assert err == ("bench run: error: another `bench run` or `bench repair` holds this study "
+                   "(results/lr_wd/runner.lock is locked): wait for it or stop it before running it")
     assert first.wait(timeout=300) == 0
     (t,) = trials(tmp_path / "results")
     assert t.state == TrialState.COMPLETE
