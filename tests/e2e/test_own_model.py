@@ -317,7 +317,7 @@ def test_own_models_against_a_reference_study(user_dir, monkeypatch, capsys):
     capsys.readouterr()
     other = [a if a != "2" else "1" for a in small]  # one point, on another sampling seed
     assert main(["run", "--study", "lr_wd", "--models", "mynet:tiny_net", "--family", "vit", "--optimizer", "adamw",
-                 "--seed", "1", *other, "--results", str(user_dir / "seed1")]) == 0
+                 "--seed", "1", *other, "--results", str(user_dir / "seed1"), "--reference", "lr_wd_local"]) == 0
     assert "does not pair (different sampling seed: 1 here, 0 in the reference)" in capsys.readouterr().out
     assert main(["report", "--study", "lr_wd", "--results", str(user_dir / "seed1"), "--reference", "lr_wd_local",
                  "--out", str(user_dir / "refused.html")]) == 2
