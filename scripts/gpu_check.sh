@@ -5,10 +5,11 @@
 #   OUT=/tmp/gc bash scripts/gpu_check.sh --cpu         # dry run here: CUDA-only steps are skipped
 #   STEPS="tests perf" OUT=... bash scripts/gpu_check.sh # only some of: tests perf loader trials (default all)
 #
-# Writes (6 files): gpu_check.log (every step's command, output and exit code), perf_vitc_1gf.json,
+# Writes (8 files): gpu_check.log (every step's command, output and exit code), perf_vitc_1gf.json,
 # perf_vitc_4gf.json (training step at 224 px, batch 256, TFLOP/s and MFU; perf_*_compiled*.json the same
 # with torch.compile), loader_device.json and
-# loader_cpu.json (the ImageNet-like JPEG loader, GPU decode vs CPU workers, against the model), and
+# loader_cpu.json (the ImageNet-like JPEG loader, GPU decode vs CPU workers, against the model), the same
+# from the prepared 256 px shards (loader_prepared_*.json), and
 # decode_cpu.json (reduced vs full-size JPEG decode, img/s per core).  Each step has its own timeout,
 # and a failing step does not stop the others.
 set -u
@@ -58,7 +59,7 @@ fi
 step 30 "$PY" -c "import torch, torchvision, timm, PIL, optuna, submitit; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.is_available(), 'torchvision', torchvision.__version__, 'timm', timm.__version__, 'pillow', PIL.__version__, 'optuna', optuna.__version__, 'submitit', submitit.__version__, 'cpus', __import__('os').cpu_count())"
 
 # 1. the GPU tests: bf16 + channels_last, divergence cadence, DDP over NCCL, GPU JPEG decode
-[ $CPU_ONLY = 0 ] && want tests && step 120 "$PY" -m pytest tests/test_gpu.py -m gpu -q -p no:cacheprovider -o addopts=-ra
+[ $CPU_ONLY = 0 ] && want tests && step 120 "$PY" -m pytest tests/engine/test_gpu.py -m gpu -q -p no:cacheprovider -o addopts=-ra
 
 # 2. the training step of the paper's 1 GF and 4 GF ViTc at 224 px, in-memory data
 for m in vitc_4gf vitc_1gf; do  # the 4 GF first: its MFU is the figure that matters
@@ -86,6 +87,13 @@ W=$(( $(nproc --all) - 2 )); [ $W -lt 1 ] && W=1  # loader workers: all cores bu
 for dec in device cpu; do
     json 45 "loader_$dec.json" "$PY" -m bench.cli perf --model vitc_1gf --res $R --batch-size $B --device $DEV \
         --steps 5 --rounds 2 --data "imagefolder:$JPEGS" --decode $dec --workers $W \
+        --loader-batches 6 --json
+done
+# the same loader from the JPEGs prepared once (bench data prepare: longer side <= 256 px, FFCV-style)
+step 60 "$PY" -m bench.cli data prepare "imagefolder:$JPEGS" --out "$JPEGS-256" --no-progress
+for dec in device cpu; do
+    json 45 "loader_prepared_$dec.json" "$PY" -m bench.cli perf --model vitc_1gf --res $R --batch-size $B --device $DEV \
+        --steps 5 --rounds 2 --data "prepared:$JPEGS-256" --decode $dec --workers $W \
         --loader-batches 6 --json
 done
 json 25 decode_cpu.json "$PY" scripts/bench_decode.py "$JPEGS" --res 224 --rounds 3 --images $IMGS --json
