@@ -20,29 +20,31 @@ LOCAL = REFERENCE / "lr_wd_local"
 
 
 def test_reference_study_verdict_is_recomputed_from_its_csv():
-    """The verdict tables in results/reference/lr_wd_local/README.md are the CSVs' numbers: the block
-    <!-- verdict --> of trials.csv (with its design.json), a block <!-- verdict NAME --> of NAME.csv."""
+    """The verdict table in results/reference/lr_wd_local/README.md is trials.csv's (with its design.json)."""
     from analysis import verdict
 
     text = (LOCAL / "README.md").read_text()
-    assert [m.group(2) for m in verdict.BLOCK.finditer(text)] == ["", "rerun"]
+    assert [m.group(2) for m in verdict.BLOCK.finditer(text)] == [""]
     assert verdict.readme(text, LOCAL) == text
 
 
 def test_reference_study_is_paired_and_complete():
     df = analysis.load_trials(LOCAL / "trials.csv")
-    assert set(df["model"]) == {"vitp_mini", "vitc_mini", "regnety_mini"} and set(df["optimizer"]) == {"adamw", "sgd"}
+    assert set(df["model"]) == {"vitp_mini", "vitc_mini"} and set(df["optimizer"]) == {"adamw", "sgd"}
     assert (df["state"] == "COMPLETE").all() and (df["sampling_seed"] == 0).all()
     search = df[df["seed"] < 1000]
-    # paired: within a family every model has the same (lr, wd) at a point (families map one draw into their own range)
-    per_point = search.groupby(["family", "optimizer", "point"])[["lr", "wd"]].nunique()
+    # paired: every model has the same (lr, wd) at a point
+    per_point = search.groupby(["optimizer", "point"])[["lr", "wd"]].nunique()
     assert (per_point == 1).all().all()
-    assert set(search.groupby(["model", "optimizer"])["point"].nunique()) == {24}
+    assert set(search.groupby(["model", "optimizer"])["point"].nunique()) == {48}
+    # the confirm step: the 2 best points of each arm, 2 new seeds each
+    confirm = df[df["seed"] >= 1000]
+    assert set(confirm.groupby(["model", "optimizer"]).size()) == {4}
 
 
-def test_reference_study_pairs_families_by_draw():
-    """regnety_mini's point i is vitp/vitc_mini's draw u_i, mapped into its own (calibrated) window:
-    every family's (lr, wd) are the study's draws of its sampling seed in that family's window."""
+def test_reference_study_points_are_the_study_draws():
+    """Point i is draw u_i of the sampling seed, mapped into the study's (calibrated) window, so the
+    grown study's first 24 points are the 24-point study's."""
     import numpy as np
 
     from bench.core import studies
@@ -51,22 +53,18 @@ def test_reference_study_pairs_families_by_draw():
     study = studies.load("lr_wd")
     budget = study.budget("local")
     df = analysis.load_trials(LOCAL / "trials.csv")
-    for fam in ("vit", "regnety"):
-        for opt in ("adamw", "sgd"):
-            rows = df[(df["family"] == fam) & (df["optimizer"] == opt)]
-            rows = rows.drop_duplicates("point").set_index("point").sort_index()
-            drawn = sampling.points(0, 24, study.window(fam, opt).scaled(budget.lr_factor(fam, opt)))
-            np.testing.assert_allclose(rows[["lr", "wd"]].to_numpy(), drawn, rtol=1e-12, err_msg=f"{fam} {opt}")
+    for opt in ("adamw", "sgd"):
+        rows = df[(df["family"] == "vit") & (df["optimizer"] == opt)]
+        rows = rows.drop_duplicates("point").set_index("point").sort_index()
+        drawn = sampling.points(0, 48, study.window("vit", opt).scaled(budget.lr_factor("vit", opt)))
+        np.testing.assert_allclose(rows[["lr", "wd"]].to_numpy(), drawn, rtol=1e-12, err_msg=opt)
 
 
-def test_reference_rerun_repeats_the_vit_arms_draw_for_draw():
-    """rerun.csv: the ViT arms trained again (same code path, seeds and draws) on another machine."""
-    ref = analysis.load_trials(LOCAL / "trials.csv")
-    rerun = analysis.load_trials(LOCAL / "rerun.csv")
-    assert set(rerun["model"]) == {"vitp_mini", "vitc_mini"} and (rerun["state"] == "COMPLETE").all()
-    both = ref.merge(rerun, on=["model", "optimizer", "point", "seed"], suffixes=("", "_rerun"))
-    assert len(both) == len(rerun) == 96
-    assert (both["lr"] == both["lr_rerun"]).all() and (both["wd"] == both["wd_rerun"]).all()
+def test_reference_study_was_grown_until_decided():
+    import json
+
+    design = json.loads((LOCAL / "design.json").read_text())
+    assert design["looks"] == [24, 48] and [r["points"] for r in design["rounds"]] == [24, 48]
 
 
 def test_reference_tables_load_unchanged():
@@ -92,4 +90,4 @@ def test_committed_own_model_example_pairs_with_the_reference():
     assert reference.mismatches(mine, ref) == []
     df, ref_models, _ = reference.overlay(mine, ref, "lr_wd_local")
     table = reference.compare(df, ["regnetx_002"], ref_models)
-    assert len(table) == 6 and set(table["points"]) == {8}
+    assert len(table) == 4 and set(table["points"]) == {8}  # vitp_mini, vitc_mini x 2 optimizers
