@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -28,15 +27,10 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 
 from bench import recipe as recipes
-from bench.core.identity import TrialConfig, TrialError, finished
+from bench.core.identity import TrialConfig, TrialError, finished, fuse_key
 from bench.distributed import DistEnv
 from bench.io import atomic_save, atomic_write_json
 from bench.trial import PRECISE_BN_EPOCH0, Trainer, _load_checkpoint, _peak_mem_mb, _result, _seed_epoch, run_trial
-
-
-def fuse_key(cfg: TrialConfig) -> TrialConfig:
-    """What fused trials share: the config without its (lr, wd)."""
-    return replace(cfg, lr=0.0, wd=0.0)
 
 
 def groups(items: list, k: int) -> list[list]:
