@@ -4,13 +4,15 @@
 #   OUT=/some/folder bash scripts/gpu_check.sh          # from the repo root, with the wheels in .whl/
 #   OUT=/tmp/gc bash scripts/gpu_check.sh --cpu         # dry run here: CUDA-only steps are skipped
 #   STEPS="tests perf" OUT=... bash scripts/gpu_check.sh # only some of: tests perf loader trials (default all)
+#   STEPS=fuse BUDGET=420 OUT=... bash scripts/gpu_check.sh # fused trials (not in the default pass: ~6 min alone)
 #
 # Writes (8 files): gpu_check.log (every step's command, output and exit code), perf_vitc_1gf.json,
 # perf_vitc_4gf.json (training step at 224 px, batch 256, TFLOP/s and MFU; perf_*_compiled*.json the same
 # with torch.compile), loader_device.json and
 # loader_cpu.json (the ImageNet-like JPEG loader, GPU decode vs CPU workers, against the model), the same
 # from the prepared 256 px shards (loader_prepared_*.json), and
-# decode_cpu.json (reduced vs full-size JPEG decode, img/s per core).  Each step has its own timeout,
+# decode_cpu.json (reduced vs full-size JPEG decode, img/s per core); with STEPS=fuse, fuse_K.json for
+# K = 1/8/32/128 (trials/hour, peak GPU memory, training MFU of fused trials).  Each step has its own timeout,
 # and a failing step does not stop the others.
 set -u
 : "${OUT:?set OUT to the output folder}"
@@ -110,6 +112,20 @@ if [ $CPU_ONLY = 0 ] && want trials; then
             --trials 8 --epochs 2 --trials-per-gpu $K --trials-per-job 2 --no-estimate --no-progress \
             --results /tmp/tpg$K
         echo "trials_per_gpu $K: 8 trials in $((SECONDS - t0)) s" >>"$LOG"
+    done
+fi
+
+# 5. fused trials: 128 AdamW points of vitc_mini, 2 epochs, trained --fuse K at a time in one process
+#    (--cluster debug: the step's timeout ends the trainings too); trials/hour from the trials finished in
+#    the step's time, peak GPU memory and training MFU from their result.json files (scripts/fuse_report.py).
+if [ $CPU_ONLY = 0 ] && want fuse; then
+    step 30 "$PY" -c "from bench.data import load_data; load_data('synthetic', 32)"
+    for K in 1 8 32 128; do
+        rm -rf "/tmp/fuse$K"; t0=$SECONDS
+        step 85 "$PY" -m bench.cli run --study lr_wd --budget local --models vitc_mini --optimizer adamw \
+            --trials 128 --epochs 2 --fuse $K --trials-per-job 128 --cluster debug --no-estimate --no-progress \
+            --results "/tmp/fuse$K"
+        json 20 "fuse_$K.json" "$PY" scripts/fuse_report.py "/tmp/fuse$K/lr_wd" --seconds $((SECONDS - t0)) --fuse $K
     done
 fi
 

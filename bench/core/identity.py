@@ -15,7 +15,7 @@ import functools
 import hashlib
 import json
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from bench.core import dataspec
@@ -89,6 +89,14 @@ _NAMED = set(KEY_FIELDS) | set(DIGEST_FIELDS)
 @functools.cache
 def _identity_fields(cls) -> tuple:
     return tuple(f for f in fields(cls) if f.name not in NOT_IDENTITY)
+
+
+FUSE_FIELDS = ("lr", "wd")  # what trials trained fused in lockstep (bench.fused) may differ in
+
+
+def fuse_key(cfg: TrialConfig) -> TrialConfig:
+    """What fused trials share: the config with its FUSE_FIELDS blanked."""
+    return replace(cfg, **{f: 0.0 for f in FUSE_FIELDS})
 
 
 def trial_key(cfg: TrialConfig, budget: str, point: int) -> str:

@@ -214,6 +214,9 @@ def _launch_args(p) -> None:
     g.add_argument("--trials-per-job", type=_positive, metavar="N",
                    help="trials run one after another in one job, sharing its start-up "
                         "(default: from the cost estimate, so start-up stays under 5%% of a job; 1 without it)")
+    g.add_argument("--fuse", type=_positive, metavar="K",
+                   help="train up to K trials that differ only in (lr, wd) in lockstep in one process, one data "
+                        "stream and one batched forward/backward (default: 8 with a GPU per trial, else 1)")
     g.add_argument("--tasks-per-trial", type=_positive,
                    help="DDP processes per trial (default: max(1, gpus-per-trial))")
     g.add_argument("--timeout", type=_positive, default=3 * 24 * 60, help="minutes per job (default: 3 days)")
@@ -228,7 +231,7 @@ def _launch_options(args):
 
     return launch.LaunchOptions(
         cluster=args.cluster, parallel=args.parallel, gpus_per_trial=args.gpus_per_trial,
-        trials_per_gpu=args.trials_per_gpu, tasks_per_trial=args.tasks_per_trial, timeout_min=args.timeout,
+        trials_per_gpu=args.trials_per_gpu, fuse=args.fuse, tasks_per_trial=args.tasks_per_trial, timeout_min=args.timeout,
         max_requeue=args.max_requeue, partition=args.partition, array_parallelism=args.array_parallelism,
         slurm_extra=_pairs(args.slurm_extra))
 

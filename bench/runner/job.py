@@ -22,10 +22,12 @@ class TrialJob(submitit.helpers.Checkpointable):
     pairs). Each trial keeps its own dir, checkpoint and result; one that fails leaves its error
     in its dir and the next one starts. On preemption/timeout submitit requeues the job: finished
     trials return their result at once and the interrupted one resumes from its checkpoint (all
-    state lives on disk, not in this object)."""
+    state lives on disk, not in this object). With ``fuse`` > 1, the items that differ only in
+    (lr, wd) train in lockstep in groups of at most ``fuse`` (bench.fused); a group that fails
+    leaves its error in every member's dir."""
 
-    def __init__(self, items: list[tuple[TrialConfig, str]], threads: int | None = None):
-        self.items, self.threads = [(cfg, str(out)) for cfg, out in items], threads
+    def __init__(self, items: list[tuple[TrialConfig, str]], threads: int | None = None, fuse: int = 1):
+        self.items, self.threads, self.fuse = [(cfg, str(out)) for cfg, out in items], threads, fuse
 
     def __call__(self) -> list[dict | None]:
         env = submitit.JobEnvironment()
@@ -42,32 +44,50 @@ class TrialJob(submitit.helpers.Checkpointable):
         stop = threading.Event()
         if rank0:
             threading.Thread(target=_heartbeat, args=(outs, stop), daemon=True).start()
+        results: list[dict | None] = [None] * len(self.items)
         try:
-            results = [self._one(cfg, out, env, rank0) for (cfg, _), out in zip(self.items, outs)]
+            for unit in self._units():
+                members = [(self.items[i][0], outs[i]) for i in unit]
+                for i, r in zip(unit, self._one(members, env, rank0)):
+                    results[i] = r
         finally:
             stop.set()
         if len(results) == 1 and results[0] is None:  # a job of one trial fails as that trial did
             raise RuntimeError(read_error(outs[0]) or "the trial failed")
         return results
 
-    @staticmethod
-    def _one(cfg: TrialConfig, out: Path, env, rank0: bool) -> dict | None:
-        from bench.trial import run_trial
+    def _units(self) -> list[list[int]]:
+        """Indices of the items, one list per run: a fused group, or one trial."""
+        if self.fuse <= 1:
+            return [[i] for i in range(len(self.items))]
+        from bench.fused import groups
 
-        if rank0:
+        return [[i for _, i in g] for g in groups([(cfg, i) for i, (cfg, _) in enumerate(self.items)], self.fuse)]
+
+    @staticmethod
+    def _one(members: list[tuple[TrialConfig, Path]], env, rank0: bool) -> list[dict | None]:
+        """Run one trial (or a fused group of them); a failure is recorded in each one's dir."""
+        log = lambda *a: print(*a, flush=True)  # noqa: E731
+        for _, out in members if rank0 else ():
             out.mkdir(parents=True, exist_ok=True)
             (out / ERROR_FILE).unlink(missing_ok=True)
             _append(out / "attempts.jsonl", dict(
                 job_id=env.job_id, host=socket.gethostname(), pid=os.getpid(), time=time.time(), tasks=env.num_tasks,
                 restart=int(os.environ.get("SLURM_RESTART_COUNT", 0)),
-                checkpoint=(out / "checkpoint.pt").exists()))
+                checkpoint=(out / "checkpoint.pt").exists(), fused=len(members)))
         try:
-            return run_trial(cfg, out, log=lambda *a: print(*a, flush=True))
-        except Exception as e:  # recorded as this trial's failure; its chunk-mates go on
-            if rank0:
+            if len(members) == 1:
+                from bench.trial import run_trial
+
+                return [run_trial(*members[0], log=log)]
+            from bench.fused import run_fused
+
+            return run_fused(members, log=log)
+        except Exception as e:  # recorded as these trials' failure; their chunk-mates go on
+            for _, out in members if rank0 else ():
                 (out / ERROR_FILE).write_text(f"{type(e).__name__}: {e}\n\n{traceback.format_exc()}")
-            print(f"trial in {out} failed: {type(e).__name__}: {e}", flush=True)
-            return None
+            print(f"trial(s) in {', '.join(str(o) for _, o in members)} failed: {type(e).__name__}: {e}", flush=True)
+            return [None] * len(members)
 
 
 def read_error(out_dir: Path) -> str | None:

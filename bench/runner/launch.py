@@ -20,6 +20,7 @@ DETACH = "trap '' INT HUP"  # the shell line a local job starts with
 # a job's python: -P keeps its working directory (the submitting one) off the front of sys.path, where
 # `python -m` would put it and a bench/ folder there would shadow the bench that planned the job
 PYTHON = f"{shlex.quote(sys.executable)} -P"
+FUSE_GPU = 8  # the default --fuse where trials get a GPU (on CPU fusing saves nothing: 1)
 _SLURM_LIVE = {"PENDING", "RUNNING", "SUSPENDED", "COMPLETING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD",
                "REQUEUE_FED", "RESIZING", "SIGNALING", "STAGE_OUT"}
 
@@ -33,6 +34,7 @@ class LaunchOptions:
     gpus_per_trial: int | None = None  # default: 1 if a GPU is visible, else 0
     tasks_per_trial: int | None = None  # DDP processes per trial (default: max(1, gpus_per_trial))
     trials_per_gpu: int = 1  # local: trials sharing one GPU at once (small models leave a GPU mostly idle)
+    fuse: int | None = None  # trials differing only in (lr, wd) trained in lockstep (default: FUSE_GPU with GPUs, else 1)
     timeout_min: int = 3 * 24 * 60
     max_requeue: int = 3  # submitit max_num_timeout (every signal counts when timeout_min <= 10)
     partition: str | None = None
@@ -50,6 +52,9 @@ class Launcher:
         gpus = opts.gpus_per_trial
         self.gpus = (1 if _visible_gpus() else 0) if gpus is None else gpus
         self.tasks = opts.tasks_per_trial or max(1, self.gpus)
+        if (opts.fuse or 1) > 1 and self.tasks > 1:
+            raise UserError(f"--fuse {opts.fuse} trains in one process: it does not combine with {self.tasks} tasks per trial")
+        self.fuse = opts.fuse or (FUSE_GPU if self.gpus and self.tasks == 1 else 1)
 
     def submit(self, chunks: list[list[tuple[dict, Path]]]) -> list:
         """Submit chunks of (config, out_dir) items, one job per chunk; returns the jobs in order."""
@@ -90,7 +95,7 @@ class LocalLauncher(Launcher):
             # do its controller and its tasks; the runner stops, the jobs train on (kill them by pid)
             ex.update_parameters(timeout_min=self.opts.timeout_min, tasks_per_node=self.tasks,
                                  gpus_per_node=len(gpus), visible_gpus=tuple(gpus), setup=[DETACH])
-            job = ex.submit(TrialJob(chunk, self.threads))
+            job = ex.submit(TrialJob(chunk, self.threads, self.fuse))
             self._held[job.job_id] = gpus
             jobs.append(job)
         return jobs
@@ -123,7 +128,7 @@ class SlurmLauncher(Launcher):
             params["slurm_partition"] = o.partition
         ex.update_parameters(**params)
         with ex.batch():
-            jobs = [ex.submit(TrialJob(chunk)) for chunk in chunks]
+            jobs = [ex.submit(TrialJob(chunk, fuse=self.fuse)) for chunk in chunks]
         return jobs
 
     @staticmethod
@@ -144,7 +149,7 @@ class DebugLauncher(Launcher):
     capacity = 1
 
     def submit(self, chunks):
-        return [_DebugJob(TrialJob(chunk)) for chunk in chunks]
+        return [_DebugJob(TrialJob(chunk, fuse=self.fuse)) for chunk in chunks]
 
 
 class _DebugJob:

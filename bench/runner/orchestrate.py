@@ -15,7 +15,7 @@ from pathlib import Path
 
 from optuna.trial import TrialState
 
-from bench.core.identity import finished
+from bench.core.identity import finished, fuse_key
 from bench.core.errors import UserError
 from bench.io import atomic_write_bytes, atomic_write_json
 from bench.core.layout import StudyDir
@@ -92,7 +92,8 @@ def execute(name: str, specs: list[TrialSpec], seed: int, lopts: launch.LaunchOp
         if paired:
             log(paired)
         cost = plan.estimate(todo, launcher, ropts.trials_per_job) if ropts.estimate and todo else None
-        per_job = ropts.trials_per_job or (cost.per_job if cost else 1)
+        fuse = getattr(launcher, "fuse", 1)
+        per_job = -(-(ropts.trials_per_job or (cost.per_job if cost else 1)) // fuse) * fuse  # whole fused groups
         if cost:
             log(cost.text)
         if ropts.dry_run:
@@ -101,7 +102,7 @@ def execute(name: str, specs: list[TrialSpec], seed: int, lopts: launch.LaunchOp
             atomic_write_bytes(where.study_file, study_text.encode())
         bar = Bar(len(slots), done=counts["done"], diverged=_diverged(slots), disable=ropts.quiet)
         try:
-            failed = _launch_and_wait(slots, launcher, bar, ropts.poll_s, per_job)
+            failed = _launch_and_wait(slots, launcher, bar, ropts.poll_s, per_job, fuse)
         except KeyboardInterrupt:
             bar.close()
             log("interrupted: submitted jobs keep running; rerun the same command to pick them up")
@@ -118,12 +119,17 @@ def execute(name: str, specs: list[TrialSpec], seed: int, lopts: launch.LaunchOp
 
 
 def _launch_and_wait(slots: list[Slot], launcher: launch.Launcher, bar: Bar, poll_s: float,
-                     per_job: int) -> list:
+                     per_job: int, fuse: int = 1) -> list:
     """Submit the slots to run in jobs of ``per_job`` trials, at most ``launcher.capacity`` jobs at
     once, and record each trial as soon as its result (or its job's end) shows."""
     # point-major order: every model x optimizer gets point i before any gets point i + 1, so a
-    # study stopped early (or read while it runs) holds complete, paired points
-    queue = deque(sorted((s for s in slots if s.action == "run"), key=lambda s: (s.spec.cfg.seed, s.spec.point)))
+    # study stopped early (or read while it runs) holds complete, paired points; fused, the points
+    # go in blocks of ``fuse``, each block's trials of one fuse key side by side (one fused group)
+    first: dict = {}
+    for s in slots:
+        first.setdefault(fuse_key(s.spec.cfg), len(first))
+    queue = deque(sorted((s for s in slots if s.action == "run"), key=lambda s: (
+        s.spec.cfg.seed, s.spec.point // fuse, first[fuse_key(s.spec.cfg)], s.spec.point)))
     inflight: dict[Slot, object] = {s: None for s in slots if s.action == "attach"}
     failed = []
     for s in [s for s in slots if s.action == "record"]:

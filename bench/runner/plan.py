@@ -166,13 +166,17 @@ def estimate(todo, launcher, per_job: int | None = None) -> Cost:
     mean_s = sum(trial_s) / len(trial_s)
     workers = launcher.capacity if launcher.capacity != float("inf") else launcher.opts.array_parallelism
     auto = math.ceil(JOB_START_S / (START_SHARE * mean_s))
-    per_job = per_job or max(1, min(auto, len(todo) // (2 * workers)))
+    fuse = getattr(launcher, "fuse", 1)
+    per_job = -(-(per_job or max(1, min(auto, len(todo) // (2 * workers)))) // fuse) * fuse  # whole fused groups
     jobs = math.ceil(len(todo) / per_job)
     wall = (sum(trial_s) + jobs * JOB_START_S) / min(workers, jobs)
     rates = ", ".join(f"{m} {r:,.0f} img/s" for (m, _, _), r in rate.items())
+    # a fused group is counted at the sum of its trials' times: the same FLOPs, its shared data stream
+    # and fuller device not credited (an upper bound; docs/performance.md has what fusing measured)
+    fused = f", fused in groups of <= {fuse} (counted at their trials' summed time)" if fuse > 1 else ""
     return Cost(per_job, f"  est. cost: {_dur(sum(trial_s))} of training and evaluation on {device} ({rates} at "
-                         f"{threads or torch.get_num_threads()} thread(s) per worker), {jobs} jobs of <= {per_job} trials "
-                         f"(start-up {JOB_START_S:g} s each); ~{_dur(wall)} wall with {min(workers, jobs):g} at once",
+                         f"{threads or torch.get_num_threads()} thread(s) per worker), {jobs} jobs of <= {per_job} trials"
+                         f"{fused} (start-up {JOB_START_S:g} s each); ~{_dur(wall)} wall with {min(workers, jobs):g} at once",
                 {s.key: t for s, t in zip(todo, trial_s)}, int(workers))
 
 

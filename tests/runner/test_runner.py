@@ -174,3 +174,48 @@ def test_rdb_storage_url(tmp_path, monkeypatch, capsys):
     assert "lr_wd/vitp_mini/adamw/local" in capsys.readouterr().out
     assert main(["export", "--study", "lr_wd", "--storage", url, "--out", "t.csv"]) == 0
     assert len(open("t.csv").read().splitlines()) == 2
+
+
+def test_fuse_defaults_to_8_with_a_gpu_and_1_without(monkeypatch, tmp_path):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    assert LocalLauncher(LaunchOptions(), tmp_path).fuse == 8
+    assert LocalLauncher(LaunchOptions(fuse=32, trials_per_gpu=2), tmp_path).fuse == 32  # composes with K per GPU
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert LocalLauncher(LaunchOptions(), tmp_path).fuse == 1
+    with pytest.raises(UserError, match="does not combine"):
+        LocalLauncher(LaunchOptions(fuse=4, tasks_per_trial=2), tmp_path)
+
+
+def test_fused_jobs_hold_whole_groups_of_trials_differing_in_lr_wd(tmp_path, monkeypatch, capsys):
+    """--fuse 2 on 3 points per model x optimizer: points 0-1 train fused, point 2 alone; all are recorded."""
+    import bench.fused
+    import bench.trial
+
+    calls = []
+
+    def result(cfg, out):
+        r = dict(config=cfg.identity(), error=40.0, raw_error=41.0, diverged=False, num_classes=10, chance=90.0,
+                 gflops=0.004, params_m=0.26, acts_m=0.06, resolution=32, batch_size=cfg.batch_size, data=cfg.data,
+                 seconds=1.5, curve=[dict(epoch=1, train_loss=2.0, error=40.0, raw_error=41.0, img_per_s=100.0,
+                                          seconds=1.5, peak_mem_mb=10.0)])
+        (Path(out) / "result.json").write_text(json.dumps(r))
+        return r
+
+    def fake_fused(items, log=print):
+        assert len({dataclasses.replace(c, lr=0.0, wd=0.0) for c, _ in items}) == 1
+        calls.append(len(items))
+        return [result(c, o) for c, o in items]
+
+    def fake_trial(cfg, out, log=print):
+        calls.append(1)
+        return result(cfg, out)
+
+    monkeypatch.setattr(bench.fused, "run_fused", fake_fused)
+    monkeypatch.setattr(bench.trial, "run_trial", fake_trial)
+    monkeypatch.chdir(tmp_path)
+    path = write_study(tmp_path, MINI)
+    assert main(["run", "--study", path, "--cluster", "debug", "--fuse", "2", "--no-estimate", "--no-progress"]) == 0
+    assert sorted(calls) == [1] * 4 + [2] * 4
+    store = storage.Store.open(tmp_path / "results" / "mini" / "optuna.journal", create=False)
+    done = [t for name, _ in store.summaries() for t in store.trials(name) if t.state == TrialState.COMPLETE]
+    assert len(done) == 12
