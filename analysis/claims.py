@@ -252,10 +252,11 @@ def _contrast_claim(kind, pr, opt, arrays, what, models_opts):
     return kind, pr, opt, arrays, t.d_a, t.p_a, t.p_b, evidence, models_opts
 
 
-def iv(interval: stats.Interval, sign: str = "+") -> str:
-    """'+1.2 [+0.3, +2.1]' (a difference) or, with sign '', '1.2 [0.3, 2.1]' (a level)."""
+def iv(interval: stats.Interval, sign: str = "+", none: str = f"no interval below {stats.MIN_POINTS} points") -> str:
+    """'+1.2 [+0.3, +2.1]' (a difference) or, with sign '', '1.2 [0.3, 2.1]' (a level); ``none``
+    says why an interval is missing."""
     if not np.isfinite(interval.lo):
-        return f"{interval.value:{sign}.1f} (no interval below {stats.MIN_POINTS} points)"
+        return f"{interval.value:{sign}.1f} ({none})"
     return f"{interval.value:{sign}.1f} [{interval.lo:{sign}.1f}, {interval.hi:{sign}.1f}]"
 
 

@@ -69,7 +69,7 @@ def _mean_iv(v) -> stats.Interval:
 
 def _cell_text(values: pd.Series, sign: str = "+") -> str:
     """'mean [lo, hi]' of one cell's seeds (sign '': a level, not a difference)."""
-    return iv(_mean_iv(values), sign)
+    return iv(_mean_iv(values), sign, none="one seed: no interval")
 
 
 def _noisy(c: pd.DataFrame) -> set:
@@ -243,31 +243,36 @@ def _stems(c: pd.DataFrame, alpha: float, n_perm: int = 20_000) -> list[Claim]:
         if s["rank"].nunique() < 4:
             continue
         for opt, g in s.groupby("optimizer"):
-            rho, p, q = _spearman(g["rank"], g["error"], n_perm)
+            rho, p, q = _spearman(g["rank"], g["error"], n_perm, strata=g["seed"])
             means = ", ".join(f"{m} {_cell_text(x, '')}" for m, x in g.sort_values("rank").groupby("model", sort=False)["error"])
             out.append(_claim("stem order", f"stems at {size}", opt, rho, p, q,
                               f"{opt} error (%), seed means: {means}; Spearman rho of error against the stem's rank "
-                              f"(C, S1..S4, P) over {len(g)} runs {rho:+.2f}, permutation p = {p:.3g} (the paper's "
+                              f"(C, S1..S4, P) over {len(g)} runs {rho:+.2f}, permutation (within seeds) p = {p:.3g} (the paper's "
                               f"direction), {q:.3g} (the other)", len(g), alpha))
         w = s.pivot_table(index=["rank", "model", "seed"], columns="optimizer", values="error")
         if {"adamw", "sgd"} <= set(w.columns):
             pen = (w["sgd"] - w["adamw"]).dropna().reset_index(name="penalty")
-            rho, p, q = _spearman(pen["rank"], pen["penalty"], n_perm)
+            rho, p, q = _spearman(pen["rank"], pen["penalty"], n_perm, strata=pen["seed"])
             per = "; ".join(f"{m} {_cell_text(x['penalty'])}" for m, x in pen.groupby("model", sort=False))
             out.append(_claim("stem sgd", f"stems at {size}", "sgd − adamw", rho, p, q,
                               f"SGD − AdamW (points, seed means): {per}; Spearman rho against the stem's rank "
-                              f"{rho:+.2f} over {len(pen)} seed pairs, permutation p = {p:.3g} (the paper's "
+                              f"{rho:+.2f} over {len(pen)} seed pairs, permutation (within seeds) p = {p:.3g} (the paper's "
                               f"direction), {q:.3g} (the other)", len(pen), alpha))
     return out
 
 
-def _spearman(rank, value, n_perm: int, seed: int = 0) -> tuple[float, float, float]:
-    """Spearman's rho and its one-sided permutation p-values (> 0, < 0): exact under ties."""
+def _spearman(rank, value, n_perm: int, strata=None, seed: int = 0) -> tuple[float, float, float]:
+    """Spearman's rho and its one-sided permutation p-values (> 0, < 0), exact under ties. With
+    ``strata`` (the seeds) the values are permuted only within a stratum: runs of one seed share their
+    init and batches, so only the stems within a seed are exchangeable under the null."""
     x = st.rankdata(np.asarray(rank, float))
     y = st.rankdata(np.asarray(value, float))
     rho = float(np.corrcoef(x, y)[0, 1])
     rng = np.random.default_rng(seed)
-    ys = rng.permuted(np.tile(y, (n_perm, 1)), axis=1)
+    ys = np.tile(y, (n_perm, 1))
+    blocks = [np.arange(len(y))] if strata is None else [np.flatnonzero(np.asarray(strata) == s) for s in pd.unique(np.asarray(strata))]
+    for b in blocks:
+        ys[:, b] = rng.permuted(ys[:, b], axis=1)
     xc, yc = x - x.mean(), ys - ys.mean(axis=1, keepdims=True)
     null = (yc @ xc) / (np.linalg.norm(xc) * np.linalg.norm(yc, axis=1))
     return rho, float((1 + np.sum(null >= rho - 1e-12)) / (1 + n_perm)), float((1 + np.sum(null <= rho + 1e-12)) / (1 + n_perm))
