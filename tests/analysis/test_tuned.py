@@ -90,3 +90,20 @@ def test_the_stem_order_test_keeps_its_level_under_seed_effects_and_finds_a_real
 
     assert rate(0.0) <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / reps)
     assert rate(0.5) >= 0.9
+
+
+def test_the_report_draws_a_tuned_study_as_the_paper_does():
+    """A stem study: Table 3 one row per stem (C first, P last) with both optimizers; no EDFs of single
+    points; the training-length figure says why it is missing. An optimizer study draws Fig. 2 and 3."""
+    from analysis import report
+
+    html = report.build(_table(STEMS, epochs=(50,), seeds=3), title="t")
+    assert report.TUNED_ONLY.split(",")[0] in html
+    table3 = html[html.index('id="stems"'):html.index('id="budget"')]
+    at = [table3.index(f'data-v="{s}">') for s in ("C", "S1", "S2", "S3", "S4", "P")]
+    assert at == sorted(at)
+    assert "adamw error" in table3 and "sgd error" in table3 and "24.0 / 24.7" in table3  # paper's vitc_4gf
+    assert "Not drawn: paper Fig. 2 compares training lengths" in html
+    html = report.build(_table(LADDER), title="t")
+    schedule = html[html.index('id="schedule"'):html.index('id="stems"')]
+    assert "data:image/png;base64" in schedule and "Not drawn" not in schedule
