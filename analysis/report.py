@@ -143,8 +143,10 @@ def _findings(df: pd.DataFrame, seed: int, design=None) -> dict:
     """The verdict on the paper's claims, first in the report (analysis.verdict)."""
     f = verdict.findings(df, design=design, seed=seed)
     claims = verdict.claims_frame(f).drop(columns=["statement"])
+    within = f["cells"].rename(columns={"error": "error (seed mean)", "lo": "95% lo", "hi": "95% hi"}) if len(
+        f["cells"]) else f["groups"]
     return dict(findings=f["lines"], findings_noise=bool(f["noise"]), findings_rule=f["design"].describe(),
-                findings_within=_records(f["groups"]), findings_within_cols=_cols(f["groups"]),
+                findings_tuned=bool(len(f["cells"])), findings_within=_records(within), findings_within_cols=_cols(within),
                 findings_claims=_records(claims), findings_claims_cols=["claim", "pair", "optimizer", "verdict", "p",
                                                                         "p_other", "power", "n_needed", "evidence"])
 

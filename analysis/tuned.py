@@ -133,6 +133,14 @@ def convergence_table(df: pd.DataFrame) -> pd.DataFrame:
     return t.assign(gflops=t["model"].map(conv.groupby("model")["gflops"].max()))
 
 
+def cell_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Per model, optimizer and epochs of a tuned study: the error's seed mean with its 95% t interval."""
+    c = cells(df)
+    if c.empty:
+        return pd.DataFrame()
+    return _with_iv(c.sort_values(["model", "optimizer", "epochs"]), ["model", "optimizer", "epochs"], "error")
+
+
 def stem_table(df: pd.DataFrame) -> pd.DataFrame:
     """Table 3: per stem and optimizer, the error's seed mean and 95% interval, ordered C, S1..S4, P."""
     c = cells(df)

@@ -46,7 +46,7 @@ def findings(df: pd.DataFrame, design: Design | None = None, seed: int = 0, powe
     design = design or Design()
     pm = summary.point_means(df).dropna(subset=["error"])
     if pm.empty:
-        return dict(design=design, noise=["no finished runs"], groups=pd.DataFrame(), claims=[],
+        return dict(design=design, noise=["no finished runs"], groups=pd.DataFrame(), cells=pd.DataFrame(), claims=[],
                     lines=["No finished runs: nothing to judge."])
     searched = pm[pm.groupby(["model", "optimizer"])["point"].transform("nunique") > 1]
     noise = claims.separable(searched)
@@ -67,7 +67,9 @@ def findings(df: pd.DataFrame, design: Design | None = None, seed: int = 0, powe
             line += (f" Power at {c.n} points: {c.power:.2f} (resampling the observed points, effect in "
                      f"{c.detail.get('direction', 'the observed')} direction); {need}" + (f" ({c.cost})" if c.cost else "") + ".")
         lines.append(line)
-    return dict(design=design, noise=noise, groups=groups_table(pm), claims=cl, lines=lines)
+    tuned_only = pm.groupby(["model", "optimizer"])["point"].nunique().max() <= 1
+    return dict(design=design, noise=noise, groups=pd.DataFrame() if tuned_only else groups_table(pm),
+                cells=tuned.cell_table(df) if tuned_only else pd.DataFrame(), claims=cl, lines=lines)
 
 
 def claims_frame(f: dict) -> pd.DataFrame:
@@ -109,7 +111,8 @@ def to_json(f: dict) -> dict:
         claims.append(d)
     design = f["design"]
     return clean(dict(alpha=design.alpha, alpha_per_test=design.per_look, looks=list(design.looks),
-                      rule=design.describe(), noise=f["noise"], groups=groups, claims=claims, lines=f["lines"]))
+                      rule=design.describe(), noise=f["noise"], groups=groups, cells=f["cells"].to_dict("records"),
+                      claims=claims, lines=f["lines"]))
 
 
 def dumps(f: dict) -> str:
@@ -130,6 +133,11 @@ def markdown(f: dict) -> str:
                        f"{claims.iv(stats.Interval(r['best_of_k'], r['best_of_k_lo'], r['best_of_k_hi']), '')} | "
                        + " | ".join(cells) + " |")
         out.append("")
+    if len(f["cells"]):
+        out += ["| model | optimizer | epochs | seeds | error, seed mean [95% t CI] |", "|---|---|---|---|---|"]
+        for r in f["cells"].to_dict("records"):
+            out.append(f"| {r['model']} | {r['optimizer']} | {r['epochs']} | {r['seeds']} | {_cell(r)} |")
+        out.append("")
     if f["claims"]:
         out += ["| claim | pair | optimizer | evidence | verdict | power now | points for 80% power |",
                 "|---|---|---|---|---|---|---|"]
@@ -138,6 +146,10 @@ def markdown(f: dict) -> str:
             need = "" if c.power is None else (str(c.n_needed) if c.n_needed else "> 512")
             out.append(f"| {c.statement} | {c.pair} | {c.optimizer} | {c.evidence} | **{c.verdict}** | {pw} | {need} |")
     return "\n".join(out) + "\n"
+
+
+def _cell(r: dict) -> str:
+    return claims.iv(stats.Interval(r["error"], r["lo"], r["hi"]), "", none="one seed: no interval")
 
 
 def text(f: dict) -> str:
@@ -154,6 +166,10 @@ def text(f: dict) -> str:
                              for k in WITHIN)
             out.append(f"{r['model']:<14} {r['optimizer']:<9} {r['points']:>6} {r['best']:>6.1f} {eb:>24} {cells}")
         out.append(f"(best: the lowest run, without an interval: {NO_BEST_CI})")
+    if len(f["cells"]):
+        out += ["", f"{'model':<14} {'optimizer':<9} {'epochs':>6} {'seeds':>5}  error, seed mean [95% t CI]"]
+        out += [f"{r['model']:<14} {r['optimizer']:<9} {r['epochs']:>6} {r['seeds']:>5}  {_cell(r)}"
+                for r in f["cells"].to_dict("records")]
     out.append("")
     out += f["lines"]
     return "\n".join(out)

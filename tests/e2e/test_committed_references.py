@@ -91,3 +91,44 @@ def test_committed_own_model_example_pairs_with_the_reference():
     df, ref_models, _ = reference.overlay(mine, ref, "lr_wd_local")
     table = reference.compare(df, ["regnetx_002"], ref_models)
     assert len(table) == 4 and set(table["points"]) == {8}  # vitp_mini, vitc_mini x 2 optimizers
+
+
+TUNED = {"stem_local": ("stem", 6, {3}, 4)}
+
+
+def _tuned_reference(name):
+    import pytest
+
+    folder = REFERENCE / name
+    if not (folder / "trials.csv").exists():
+        pytest.fail(f"{folder}/trials.csv is missing")
+    return folder, analysis.load_trials(folder / "trials.csv")
+
+
+def test_tuned_reference_verdicts_are_recomputed_from_their_csvs():
+    from analysis import verdict
+
+    for name in TUNED:
+        folder, _ = _tuned_reference(name)
+        text = (folder / "README.md").read_text()
+        assert [m.group(2) for m in verdict.BLOCK.finditer(text)] == [""], name
+        assert verdict.readme(text, folder) == text, name
+
+
+def test_tuned_references_are_complete_at_their_studys_tuned_points():
+    """Every model x optimizer x seed x budget of the study's local budget, each at the (lr, wd) its
+    study resolves for it (the calibration's tuned values; the stems borrow vitc_4mf's)."""
+    import numpy as np
+
+    from bench.core import studies
+
+    for name, (study_name, n_models, epochs, seeds) in TUNED.items():
+        _, df = _tuned_reference(name)
+        study = studies.load(study_name)
+        plan = studies.resolve(study, studies.Overrides(budget="local"))
+        assert (df["state"] == "COMPLETE").all(), name
+        assert df["model"].nunique() == n_models and set(df["model"]) == set(plan.models), name
+        assert set(df["epochs"]) == epochs and set(df.groupby(["model", "optimizer", "epochs"]).size()) == {seeds}, name
+        for (model, opt), g in df.groupby(["model", "optimizer"]):
+            np.testing.assert_allclose(g[["lr", "wd"]].drop_duplicates().to_numpy(), [plan.tuned(model, opt)],
+                                       rtol=1e-6, err_msg=f"{name} {model} {opt}")
