@@ -93,7 +93,7 @@ def test_committed_own_model_example_pairs_with_the_reference():
     assert len(table) == 4 and set(table["points"]) == {8}  # vitp_mini, vitc_mini x 2 optimizers
 
 
-TUNED = {"stem_local": ("stem", 6, {3}, 4)}
+TUNED = {"stem_local": ("stem", 6, {3}, 4), "optimizer_local": ("optimizer", 9, {2, 4, 8}, 2)}
 
 
 def _tuned_reference(name):
