@@ -117,27 +117,42 @@ def scatter_figure(panels: list[dict], chance: float | None = None, colors: dict
     return fig
 
 
+def _view_means(ax, means) -> None:
+    """Y limits that show every mean (and zero) with a margin; interval bars beyond them are cut at
+    the panel's edge, so two-seed t intervals (one degree of freedom) do not flatten the means."""
+    v = np.append(np.asarray(means, dtype=float), 0.0)
+    v = v[np.isfinite(v)]
+    lo, hi = v.min(), v.max()
+    pad = max(5.0, 0.25 * (hi - lo))
+    ax.set_ylim(lo - pad, hi + pad)
+
+
 def gap_figure(table, colors: dict | None = None) -> Figure:
     """The SGD − AdamW gap per model against gflops with interval bars, one line per family (and
     training length, when the table has several: ``epochs``), markers in each model's colour."""
     fig = Figure(figsize=(6.8, 4.4), layout="constrained")
     ax = fig.subplots()
     budgets = sorted(table["epochs"].unique()) if "epochs" in table else [None]
-    for fam in sorted(table["model"].map(family_of).unique()):
+    many = len(budgets) > 1  # several lines per family: dodge them apart, name them in the legend only
+    slots = len(budgets) * table["model"].map(family_of).nunique()
+    for k, fam in enumerate(sorted(table["model"].map(family_of).unique())):
         rows = table[table["model"].map(family_of).eq(fam)]
         for j, ep in enumerate(budgets):
             t = (rows if ep is None else rows[rows["epochs"].eq(ep)]).sort_values("gflops")
             if t.empty:
                 continue
+            x = t["gflops"] * (1.04 ** (k * len(budgets) + j - (slots - 1) / 2) if many else 1.0)
             line = _color(colors, t["model"].iloc[len(t) // 2], 0)
             yerr = np.vstack([t["gap"] - t["lo"], t["hi"] - t["gap"]]).clip(0)
-            label = fam + (f", {ep:g} epochs" if ep is not None and len(budgets) > 1 else "")
-            ax.errorbar(t["gflops"], t["gap"], yerr=np.nan_to_num(yerr), color=line, ls=EPOCH_STYLES[j % 4], capsize=3,
+            label = fam + (f", {ep:g} epochs" if many else "")
+            ax.errorbar(x, t["gap"], yerr=np.nan_to_num(yerr), color=line, ls=EPOCH_STYLES[j % 4], capsize=3,
                         lw=1.5, label=label)
-            ax.scatter(t["gflops"], t["gap"], s=36, zorder=3, color=[_color(colors, m, 0) for m in t["model"]])
-            if j == len(budgets) - 1:
-                for _, r in t.iterrows():
-                    ax.annotate(r["model"], (r["gflops"], r["gap"]), fontsize=8, xytext=(4, 4), textcoords="offset points")
+            ax.scatter(x, t["gap"], s=36, zorder=3, color=[_color(colors, m, 0) for m in t["model"]])
+            if not many:
+                for xi, (_, r) in zip(x, t.iterrows()):
+                    ax.annotate(r["model"], (xi, r["gap"]), fontsize=8, xytext=(4, 4), textcoords="offset points")
+    if many:
+        _view_means(ax, table["gap"])
     ax.axhline(0, color="0.5", lw=0.8)
     ax.set_xlabel("multiply-adds (G)" if table["gflops"].max() >= 0.1 else "multiply-adds (G; the laptop ladder: 1-18 M)",
                   fontsize=10)
@@ -146,6 +161,8 @@ def gap_figure(table, colors: dict | None = None) -> Figure:
         ax.set_xscale("log")
         ax.xaxis.set_minor_locator(NullLocator())
         ticks = sorted(table["gflops"].round(6).unique())
+        if many:  # one tick per size of the ladder: its models' median flops
+            ticks = sorted(table.groupby(table["model"].map(lambda m: size_key(m)[0]))["gflops"].median())
         if len(ticks) <= 8:
             ax.set_xticks(ticks, [f"{t:.3g}" for t in ticks])
         else:
@@ -182,6 +199,7 @@ def convergence_figure(table, colors: dict | None = None) -> Figure:
         ax.set_xlabel("epochs", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
+    _view_means(axes[0], table["delta"])  # shared y
     axes[0].set_ylabel("error − longest-budget error (points)", fontsize=9)
     return fig
 

@@ -254,7 +254,8 @@ def _gap(pm, df, fig) -> dict:
     tuned_gap = tuned.gap_table(df)
     if len(tuned_gap):
         cap = ("SGD − AdamW per model vs multiply-adds (paper Fig. 3): one line per family and budget, seed means "
-               "with 95% t intervals over seeds.")
+               "with 95% t intervals over seeds (cut at the panel's edge: the axis fits the means; families are set a little "
+               "apart at each size to be read).")
         show = tuned_gap.rename(columns={"gap": "sgd − adamw", "lo": "95% lo", "hi": "95% hi"})
         return dict(gap_fig=fig("gap_figure", tuned_gap, caption=cap), gap=_records(show.drop(columns=["fam"])),
                     gap_cols=[c for c in show.columns if c != "fam"])
@@ -272,7 +273,8 @@ def _schedule(pm, df, fig) -> dict:
     conv = tuned.convergence_table(df)
     if len(conv):
         cap = ("Error minus the same model's longest-budget error against epochs (paper Fig. 2): a panel per size, "
-               "each model at its better optimizer; seed means with 95% t intervals over seeds.")
+               "each model at its better optimizer; seed means with 95% t intervals over seeds (cut at the panel's edge: "
+               "the axis fits the means).")
         return dict(schedule_fig=fig("convergence_figure", conv, caption=cap))
     old = summary.convergence(pm)
     if len(old):
