@@ -147,7 +147,11 @@ def gap_figure(table, colors: dict | None = None) -> Figure:
             label = fam + (f", {ep:g} epochs" if many else "")
             ax.errorbar(x, t["gap"], yerr=np.nan_to_num(yerr), color=line, ls=EPOCH_STYLES[j % 4], capsize=3,
                         lw=1.5, label=label)
-            ax.scatter(x, t["gap"], s=36, zorder=3, color=[_color(colors, m, 0) for m in t["model"]])
+            dots = [_color(colors, m, 0) for m in t["model"]]
+            hollow = t["near chance"].to_numpy(bool) if "near chance" in t else np.zeros(len(t), bool)
+            ax.scatter(x[~hollow], t["gap"][~hollow], s=36, zorder=3, color=[d for d, h in zip(dots, hollow) if not h])
+            ax.scatter(x[hollow], t["gap"][hollow], s=36, zorder=3, facecolors="white",
+                       edgecolors=[d for d, h in zip(dots, hollow) if h])
             if not many:
                 for xi, (_, r) in zip(x, t.iterrows()):
                     ax.annotate(r["model"], (xi, r["gap"]), fontsize=8, xytext=(4, 4), textcoords="offset points")

@@ -255,7 +255,8 @@ def _gap(pm, df, fig) -> dict:
     if len(tuned_gap):
         cap = ("SGD − AdamW per model vs multiply-adds (paper Fig. 3): one line per family and budget, seed means "
                "with 95% t intervals over seeds (cut at the panel's edge: the axis fits the means; families are set a little "
-               "apart at each size to be read).")
+               "apart at each size to be read). Hollow: a cell near chance (mean error above half of it), left out of "
+               "the gap tests.")
         show = tuned_gap.rename(columns={"gap": "sgd − adamw", "lo": "95% lo", "hi": "95% hi"})
         return dict(gap_fig=fig("gap_figure", tuned_gap, caption=cap), gap=_records(show.drop(columns=["fam"])),
                     gap_cols=[c for c in show.columns if c != "fam"])

@@ -112,14 +112,16 @@ def _with_iv(frame: pd.DataFrame, keys, value: str) -> pd.DataFrame:
 
 
 def gap_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Fig. 3's points: SGD − AdamW per model and budget (seed mean, 95% interval), with gflops."""
+    """Fig. 3's points: SGD − AdamW per model and budget (seed mean, 95% interval), with gflops and
+    ``near chance`` (the cell is left out of the gap tests)."""
     c = cells(df)
     g = gaps(c[c["stem"].eq("")]) if len(c) else pd.DataFrame()
     if g.empty:
         return g
     t = _with_iv(g, ["model", "fam", "size", "epochs"], "gap")
-    flops = g.groupby("model")["gflops"].max()
-    return t.assign(gflops=t["model"].map(flops), family=t["fam"])
+    flops, noisy = g.groupby("model")["gflops"].max(), _noisy(c)
+    near = [bool({(m, "sgd", e), (m, "adamw", e)} & noisy) for m, e in zip(t["model"], t["epochs"])]
+    return t.assign(gflops=t["model"].map(flops), family=t["fam"], **{"near chance": near})
 
 
 def convergence_table(df: pd.DataFrame) -> pd.DataFrame:

@@ -55,6 +55,8 @@ def test_cells_near_chance_are_left_out_of_the_gap_tests():
     df.loc[near, "error"] = 80.0  # above half of chance (99.9 / 2)
     (c,) = [c for c in verdict.findings(df)["claims"] if c.claim == "sgd"]
     assert "2 cell(s) near chance left out" in c.evidence and c.n == 10
+    near = tuned.gap_table(df).set_index(["model", "epochs"])["near chance"]  # drawn hollow in Fig. 3
+    assert near[("vitp_1gf", 50)] and near.sum() == 1
 
 
 def test_the_stem_order_and_sgds_penalty():
