@@ -148,10 +148,9 @@ def gap_figure(table, colors: dict | None = None) -> Figure:
             ax.errorbar(x, t["gap"], yerr=np.nan_to_num(yerr), color=line, ls=EPOCH_STYLES[j % 4], capsize=3,
                         lw=1.5, label=label)
             dots = [_color(colors, m, 0) for m in t["model"]]
-            hollow = t["near chance"].to_numpy(bool) if "near chance" in t else np.zeros(len(t), bool)
-            ax.scatter(x[~hollow], t["gap"][~hollow], s=36, zorder=3, color=[d for d, h in zip(dots, hollow) if not h])
-            ax.scatter(x[hollow], t["gap"][hollow], s=36, zorder=3, facecolors="white",
-                       edgecolors=[d for d, h in zip(dots, hollow) if h])
+            hollow = t["near chance"] if "near chance" in t else [False] * len(t)
+            ax.scatter(x, t["gap"], s=36, zorder=3, edgecolors=dots,
+                       facecolors=["white" if h else d for d, h in zip(dots, hollow)])
             if not many:
                 for xi, (_, r) in zip(x, t.iterrows()):
                     ax.annotate(r["model"], (xi, r["gap"]), fontsize=8, xytext=(4, 4), textcoords="offset points")
@@ -164,9 +163,10 @@ def gap_figure(table, colors: dict | None = None) -> Figure:
     if table["gflops"].max() > 3 * table["gflops"].min():  # a ladder of sizes: log axis, ticks at the sizes
         ax.set_xscale("log")
         ax.xaxis.set_minor_locator(NullLocator())
-        ticks = sorted(table["gflops"].round(6).unique())
         if many:  # one tick per size of the ladder: its models' median flops
             ticks = sorted(table.groupby(table["model"].map(lambda m: size_key(m)[0]))["gflops"].median())
+        else:
+            ticks = sorted(table["gflops"].round(6).unique())
         if len(ticks) <= 8:
             ax.set_xticks(ticks, [f"{t:.3g}" for t in ticks])
         else:

@@ -78,6 +78,11 @@ def _noisy(c: pd.DataFrame) -> set:
     return set(m.index[m["error"] > m["chance"] / 2])
 
 
+def _near_chance(g: pd.DataFrame, noisy: set) -> np.ndarray:
+    """Per gap row: is either optimizer's cell of its (model, epochs) near chance (``_noisy``)?"""
+    return np.array([bool({(m, "sgd", e), (m, "adamw", e)} & noisy) for m, e in zip(g["model"], g["epochs"])], bool)
+
+
 def gaps(c: pd.DataFrame) -> pd.DataFrame:
     """SGD − AdamW per model, epochs and seed (the seeds pair the optimizers), with flops, family, size."""
     w = c.pivot_table(index=["model", "fam", "size", "stem", "epochs", "seed"], columns="optimizer", values="error")
@@ -119,9 +124,8 @@ def gap_table(df: pd.DataFrame) -> pd.DataFrame:
     if g.empty:
         return g
     t = _with_iv(g, ["model", "fam", "size", "epochs"], "gap")
-    flops, noisy = g.groupby("model")["gflops"].max(), _noisy(c)
-    near = [bool({(m, "sgd", e), (m, "adamw", e)} & noisy) for m, e in zip(t["model"], t["epochs"])]
-    return t.assign(gflops=t["model"].map(flops), family=t["fam"], **{"near chance": near})
+    flops = g.groupby("model")["gflops"].max()
+    return t.assign(gflops=t["model"].map(flops), family=t["fam"], **{"near chance": _near_chance(t, _noisy(c))})
 
 
 def convergence_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -200,7 +204,7 @@ def _schedule(c: pd.DataFrame, alpha: float) -> list[Claim]:
     g = gaps(plain)
     if g.empty:
         return out
-    keep = g[[not ({(m, "sgd", e), (m, "adamw", e)} & noisy) for m, e in zip(g["model"], g["epochs"])]]
+    keep = g[~_near_chance(g, noisy)]
     dropped = len(g) - len(keep)
     note = f" ({dropped} cell(s) near chance left out)" if dropped else ""
     by = {f: keep[keep["fam"].eq(f)].set_index(["size", "epochs", "seed"])["gap"] for f in ("vitp", "vitc", "regnety")}
