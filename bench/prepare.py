@@ -37,6 +37,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from bench import fetch
 from bench.core import dataspec
 from bench.core.errors import UserError
 from bench.core.manifest import FORMATS, HASH_CHARS, MANIFEST, PROGRESS
@@ -48,7 +49,7 @@ VERSION = 1
 def register(sub) -> None:
     data = sub.add_parser("data", help="prepare a data set once for many trials (bench data prepare)")
     dsub = data.add_subparsers(dest="data_command", metavar="DATA_COMMAND", required=True,
-                                 help="prepare: decode a data set once into shards or raw arrays")
+                                 help="prepare: decode a data set once into shards or raw arrays; get: download CIFAR")
     p = dsub.add_parser("prepare", help="decode a data set once into a prepared one (--data prepared:DIR)",
                         description=__doc__.split("\n\n")[0])
     p.add_argument("source", help="the data to prepare: imagefolder:DIR, cifar10:DIR or cifar100:DIR")
@@ -62,6 +63,7 @@ def register(sub) -> None:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: every core)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+    fetch.register(dsub)
 
 
 def run(args) -> int:
@@ -86,8 +88,9 @@ def run(args) -> int:
 def _source(spec: str) -> dict:
     """The source's classes, mean/std and, per split, its items: (path, label) or (array row, label)."""
     src = dataspec.parse(spec)
-    if src.scheme not in ("imagefolder", "cifar10", "cifar100"):
-        raise UserError(f"bench data prepare reads imagefolder:DIR, cifar10:DIR or cifar100:DIR, not {spec!r}")
+    if src.scheme not in ("imagefolder", *dataspec.NAMED):
+        raise UserError(f"bench data prepare reads imagefolder:DIR, {', '.join(f'{n}[:DIR]' for n in dataspec.NAMED)}, "
+                        f"not {spec!r}")
     if src.missing_folder():
         raise UserError(f"data folder {src.folder} does not exist")
     problems = src.problems()
@@ -99,29 +102,32 @@ def _source(spec: str) -> dict:
         raw = load_imagefolder(src.folder, 32)
         return dict(source=str(src), classes=list(raw["classes"]), mean=IMAGENET_MEAN, std=IMAGENET_STD,
                     items={s: [(p, c) for p, c in raw[s]] for s in ("train", "val")})
-    from bench.data.cifar import STATS, load_cifar
-
-    raw = load_cifar(src.scheme, src.folder)
-    items = {s: [(("cifar", src.scheme, src.folder, s, i), int(c)) for i, c in enumerate(raw[s][1].tolist())]
+    raw = _named(str(src))
+    items = {s: [(("named", str(src), s, i), int(c)) for i, c in enumerate(raw[s][1].tolist())]
              for s in ("train", "val")}
-    return dict(source=str(src), classes=list(raw["class_names"]), mean=STATS[src.scheme][0], std=STATS[src.scheme][1],
+    return dict(source=str(src), classes=list(raw["class_names"]), mean=raw["stats"][0], std=raw["stats"][1],
                 items=items)
 
 
-_CIFAR: dict = {}
+_NAMED: dict = {}
+
+
+def _named(spec: str) -> dict:
+    """A named set (CIFAR, Fashion-MNIST) in memory, read once per process."""
+    if spec not in _NAMED:
+        from bench.data.named import load_named
+
+        _NAMED[spec] = load_named(dataspec.parse(spec))
+    return _NAMED[spec]
 
 
 def _image(item):
     """A source item as a PIL RGB image."""
     from PIL import Image
 
-    if isinstance(item, tuple):  # a CIFAR row, read once per worker
-        _, scheme, folder, split, i = item
-        if (scheme, folder) not in _CIFAR:
-            from bench.data.cifar import load_cifar
-
-            _CIFAR[(scheme, folder)] = load_cifar(scheme, folder)
-        return Image.fromarray(_CIFAR[(scheme, folder)][split][0][i].permute(1, 2, 0).numpy())
+    if isinstance(item, tuple):  # a row of a named set
+        _, spec, split, i = item
+        return Image.fromarray(_named(spec)[split][0][i].permute(1, 2, 0).numpy())
     with Image.open(item) as img:
         return img.convert("RGB")
 

@@ -1,11 +1,17 @@
-"""Data specs (``synthetic[:N]``, ``cifar10:DIR``, ``cifar100:DIR``, ``imagefolder:DIR``,
-``prepared:DIR``) without torch: parsed once, at the boundary, into a typed, canonical :class:`DataSpec`
-(``bench.data`` loads it). The canonical string is the spec's identity: ``synthetic`` and
-``synthetic:10000`` (its default size) are one data set, so one trial; ``prepared:DIR`` reads the
-manifest's hash into it (``prepared:DIR#HASH12``), so two preparations of one folder are two data sets."""
+"""Data specs (``synthetic[:N]``, ``cifar10[:DIR][:N]``, ``cifar100[:DIR][:N]``,
+``fashion-mnist[:DIR][:N]``, ``imagefolder:DIR``, ``prepared:DIR``) without torch: parsed once, at the
+boundary, into a typed, canonical :class:`DataSpec` (``bench.data`` loads it).
+
+The canonical string is what a trial trains on: ``synthetic`` and ``synthetic:10000`` (its default size)
+are one data set, so one trial. The named sets (CIFAR, Fashion-MNIST) carry a fingerprint of the
+folder's files (names and sizes: ``cifar10:DIR#FP:N``), and a trial's identity uses them without the
+folder (:meth:`DataSpec.identity`): the same images unpacked elsewhere, on another machine, are the
+same data set and resume the same trials; the official CIFAR-10 and a JPEG re-encoding of it are two.
+``prepared:DIR`` reads the manifest's hash into it (``prepared:DIR#HASH12``)."""
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,12 +19,20 @@ from pathlib import Path
 from bench.core import manifest
 from bench.core.errors import UserError
 
-SCHEMES = ("synthetic", "cifar10", "cifar100", "imagefolder", "prepared")
-USAGE = "synthetic, synthetic:N, cifar10:DIR, cifar100:DIR, imagefolder:DIR, prepared:DIR"
+SCHEMES = ("synthetic", "cifar10", "cifar100", "fashion-mnist", "imagefolder", "prepared")
+USAGE = ("synthetic[:N], cifar10[:DIR][:N], cifar100[:DIR][:N], fashion-mnist[:DIR][:N], imagefolder:DIR, "
+         "prepared:DIR")
 SYNTHETIC_TRAIN, SYNTHETIC_VAL = 10_000, 2_000
 SYNTHETIC_MAX = 1_000_000  # train images: 3 GB of uint8 at 32 px, generated in memory
 DECODES = ("auto", "cpu", "device")  # where make_loader decodes JPEGs: auto = the GPU on CUDA, else the CPU
+FP_CHARS = 12  # hex digits of a named set's fingerprint
 
+# The named sets: (train, test) images in full, and the folder a bare ``cifar10`` reads (torchvision's
+# download folder under the data root, or where Debian's dataset-fashion-mnist puts its IDX files).
+NAMED = {"cifar10": (50_000, 10_000), "cifar100": (50_000, 10_000), "fashion-mnist": (60_000, 10_000)}
+DEFAULT_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python",
+                   "fashion-mnist": "/usr/share/datasets/fashion-mnist"}
+VAL_SHARE = 5  # a named set cut to N train images validates on N / 5 of its test images, as synthetic (10k / 2k)
 
 # The python-pickle CIFAR folders: their files and keys (bench.data.cifar reads them).
 CIFAR_LAYOUTS = {
@@ -27,7 +41,55 @@ CIFAR_LAYOUTS = {
     "cifar100": dict(train=["train"], val=["test"], meta="meta",
                      label_key="fine_labels", names_key="fine_label_names", num_classes=100),
 }
+# CIFAR as image folders (train/<class>/*, test/<class>/*: the layout of image-folder copies of it)
+FOLDER_SPLITS = {"train": "train", "val": "test"}
+FASHION_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+                 "val": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")  # torchvision's
+
+
+def data_root() -> Path:
+    """Where ``bench data get`` puts a named set: ``$HPBENCH_DATA``, else ``data/`` of the cache root."""
+    if os.environ.get("HPBENCH_DATA"):
+        return Path(os.environ["HPBENCH_DATA"]).expanduser()
+    return Path(os.environ.get("HPBENCH_CACHE") or "~/.cache/hpbench").expanduser() / "data"
+
+
+def default_folder(scheme: str) -> str:
+    return os.path.normpath(data_root() / DEFAULT_FOLDERS[scheme])
+
+
+def cifar_layout(folder) -> str | None:
+    """'pickle' (the python folder), 'folder' (train/<class>, test/<class> images) or None."""
+    root = Path(folder)
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        return "folder"
+    return "pickle" if any((root / f).exists() for lay in CIFAR_LAYOUTS.values() for f in lay["train"]) else None
+
+
+@functools.lru_cache(maxsize=64)
+def fingerprint(scheme: str, folder: str) -> str | None:
+    """The first FP_CHARS hex digits of a hash of a named set's files (relative names and sizes), or
+    None when the folder is not on this machine. Names and sizes, not bytes: cheap at every plan (60,000
+    JPEGs in about half a second), and a re-encoding changes the sizes."""
+    root = Path(folder)
+    if not root.is_dir():
+        return None
+    if scheme == "fashion-mnist":
+        files = [root / f for pair in FASHION_FILES.values() for f in pair]
+    elif cifar_layout(root) == "folder":
+        files = [Path(c.path) / f.name for split in FOLDER_SPLITS.values() if (root / split).is_dir()
+                 for c in sorted(os.scandir(root / split), key=lambda e: e.name) if c.is_dir()
+                 for f in sorted(os.scandir(c.path), key=lambda e: e.name) if f.name.lower().endswith(IMAGE_SUFFIXES)]
+    else:
+        lay = CIFAR_LAYOUTS[scheme]
+        files = [root / f for f in lay["train"] + lay["val"] + [lay["meta"]]]
+    h = hashlib.sha1(scheme.encode())
+    for f in files:
+        h.update(f"{f.relative_to(root)}\0{f.stat().st_size if f.is_file() else -1}\n".encode())
+    return h.hexdigest()[:FP_CHARS]
 
 
 class DataError(UserError, ValueError):
@@ -37,26 +99,34 @@ class DataError(UserError, ValueError):
 
 @dataclass(frozen=True)
 class DataSpec:
-    """A parsed data spec: ``scheme`` and ``folder`` (the folder schemes) or ``size`` (synthetic's
-    train images); ``digest``, a prepared set's manifest hash (its first 12 hex digits). ``str()`` is
-    its canonical form."""
+    """A parsed data spec: ``scheme``; ``folder`` (the folder schemes); ``size``, the train images
+    (synthetic's count; a named set's class-balanced subset, None for all of it); ``digest``, a prepared
+    set's manifest hash or a named set's fingerprint. ``str()`` is its canonical form."""
 
     scheme: str
     folder: str | None = None
-    size: int = SYNTHETIC_TRAIN
+    size: int | None = SYNTHETIC_TRAIN
     digest: str | None = None
 
     def __str__(self) -> str:
         if self.scheme == "synthetic":
             return "synthetic" if self.size == SYNTHETIC_TRAIN else f"synthetic:{self.size}"
-        return f"{self.scheme}:{self.folder}" + (f"#{self.digest}" if self.digest else "")
+        return (f"{self.scheme}:{self.folder}" + (f"#{self.digest}" if self.digest else "")
+                + (f":{self.size}" if self.scheme in NAMED and self.size else ""))
+
+    def identity(self) -> str:
+        """What a trial's identity holds: the canonical form, without the folder of a named set that has
+        a fingerprint (the same files elsewhere are the same data)."""
+        if self.scheme in NAMED and self.digest:
+            return f"{self.scheme}#{self.digest}" + (f":{self.size}" if self.size else "")
+        return str(self)
 
     def split_sizes(self) -> tuple[int, int] | None:
         """(train, val) images, where they are known without reading the images."""
         if self.scheme == "synthetic":
             return self.size, SYNTHETIC_VAL
-        if self.scheme.startswith("cifar"):
-            return 50_000, 10_000
+        if self.scheme in NAMED:
+            return subset_sizes(self.scheme, self.size)
         if self.scheme == "prepared" and not self.missing_folder():
             try:
                 splits = manifest.read(self.folder)["splits"]
@@ -81,19 +151,25 @@ class DataSpec:
 
     def problems(self) -> list[str]:
         """What is wrong with the layout of the folder it names (present on this machine), read from
-        names alone: missing CIFAR files, missing splits, splits without classes, empty classes. A file
-        whose content is corrupt shows when it is read (bench train reads it at once)."""
+        names alone: missing CIFAR / IDX files, missing splits, splits without classes, empty classes. A
+        file whose content is corrupt shows when it is read (bench train reads it at once)."""
         if self.folder is None or not Path(self.folder).is_dir():
             return []
         if self.scheme == "prepared":
             return manifest.problems(self.folder, self.digest)
         root = Path(self.folder)
-        if self.scheme in CIFAR_LAYOUTS:
+        if self.scheme == "fashion-mnist":
+            missing = [f for pair in FASHION_FILES.values() for f in pair if not (root / f).is_file()]
+            return [f"{self}: {root} is not a Fashion-MNIST folder: missing {', '.join(missing)} (Debian: apt-get "
+                    f"install dataset-fashion-mnist)"] if missing else []
+        if self.scheme in CIFAR_LAYOUTS and cifar_layout(root) != "folder":
             lay = CIFAR_LAYOUTS[self.scheme]
             missing = [f for f in lay["train"] + lay["val"] + [lay["meta"]] if not (root / f).is_file()]
-            return [f"{self}: {root} is not a {self.scheme} python folder: missing {', '.join(missing)}"] if missing else []
+            return [f"{self}: {root} is neither a {self.scheme} python folder (missing {', '.join(missing)}) nor "
+                    f"train/<class>/ and test/<class>/ image folders"] if missing else []
+        splits = FOLDER_SPLITS if self.scheme in CIFAR_LAYOUTS else {"train": "train", "val": "val"}
         out = []
-        for split in ("train", "val"):
+        for split in splits.values():
             d = root / split
             if not d.is_dir():
                 out.append(f"{self}: no {split}/ folder in {root} (expected {root}/{split}/<class>/<image>)")
@@ -109,6 +185,12 @@ class DataSpec:
         return out
 
 
+def subset_sizes(scheme: str, size: int | None) -> tuple[int, int]:
+    """(train, val) images of a named set cut to ``size`` train images (None: all of it)."""
+    train, test = NAMED[scheme]
+    return (train, test) if size is None else (size, min(test, max(1, size // VAL_SHARE)))
+
+
 def parse(spec) -> DataSpec:
     """'scheme[:arg]' (or a DataSpec) -> DataSpec; a one-line DataError for anything else."""
     if isinstance(spec, DataSpec):
@@ -119,6 +201,8 @@ def parse(spec) -> DataSpec:
     scheme = scheme.lower()
     if scheme not in SCHEMES:
         raise DataError(f"unknown data scheme {scheme!r} in {spec!r}; valid: {USAGE}")
+    if scheme in NAMED:
+        return _named(scheme, arg, spec)
     if scheme != "synthetic":
         if not arg:
             raise DataError(f"data spec {spec!r} needs a folder: {scheme}:DIR")
@@ -127,13 +211,37 @@ def parse(spec) -> DataSpec:
         return DataSpec(scheme, os.path.normpath(os.path.expanduser(arg)))
     if not sep:
         return DataSpec("synthetic")
+    return DataSpec("synthetic", size=_size(arg, spec, SYNTHETIC_MAX, "synthetic:N"))
+
+
+def _size(arg: str, spec: str, most: int, form: str) -> int:
     try:
         size = int(arg.replace("_", ""))
     except ValueError:
-        raise DataError(f"synthetic:N needs a whole number of train images, got {arg!r} in {spec!r}") from None
-    if not 1 <= size <= SYNTHETIC_MAX:
-        raise DataError(f"synthetic:N takes 1 to {SYNTHETIC_MAX:,} train images, got {size:,} in {spec!r}")
-    return DataSpec("synthetic", size=size)
+        raise DataError(f"{form} needs a whole number of train images, got {arg!r} in {spec!r}") from None
+    if not 1 <= size <= most:
+        raise DataError(f"{form} takes 1 to {most:,} train images, got {size:,} in {spec!r}")
+    return size
+
+
+def _named(scheme: str, arg: str, spec: str) -> DataSpec:
+    """``scheme[:DIR][#FP][:N]``: the folder (default: :func:`default_folder`), its fingerprint (read from
+    the folder when it is here; a stored spec's is kept) and a train subset."""
+    folder, size = arg, None
+    head, sep, tail = arg.rpartition(":")
+    if tail.replace("_", "").isdigit() or (not sep and arg.replace("_", "").isdigit()):
+        folder, size = (head if sep else ""), _size(tail, spec, NAMED[scheme][0], f"{scheme}[:DIR]:N")
+    folder, sep, digest = folder.rpartition("#") if "#" in folder else (folder, "", "")
+    folder = os.path.normpath(os.path.expanduser(folder)) if folder else default_folder(scheme)
+    if sep and not (len(digest) == FP_CHARS and all(c in "0123456789abcdef" for c in digest)):
+        raise DataError(f"{spec!r}: #{digest} is not a fingerprint ({FP_CHARS} hex digits, as bench prints it)")
+    here = fingerprint(scheme, folder)
+    if sep and here and here != digest:
+        raise DataError(f"{spec!r}: the files in {folder} have fingerprint {here}, not {digest}: another copy of "
+                        f"{scheme} (a different encoding or subset); give {scheme}:{folder} to use these files")
+    if size == NAMED[scheme][0]:
+        size = None  # all of it
+    return DataSpec(scheme, folder, size=size, digest=digest or here)
 
 
 def _prepared(arg: str) -> DataSpec:
@@ -158,3 +266,9 @@ def _prepared(arg: str) -> DataSpec:
 def canonical(spec) -> str:
     """The canonical string of a data spec (``synthetic:10_000`` -> ``synthetic``)."""
     return str(parse(spec))
+
+
+@functools.lru_cache(maxsize=256)
+def identity(spec) -> str:
+    """The data part of a trial's identity (:meth:`DataSpec.identity`)."""
+    return parse(spec).identity()

@@ -103,6 +103,7 @@ def trial_key(cfg: TrialConfig, budget: str, point: int) -> str:
     """The deterministic id of a trial: ``<model>-<optimizer>-e<epochs>-p<point>-s<seed>-<digest>``."""
     ident = cfg.identity()
     extra = [[k, v] for k, v in ident.items() if k not in KEY_FIELDS and k not in DIGEST_FIELDS]
+    ident["data"] = dataspec.identity(ident["data"])  # a named set by its files, not by where they lie
     hashed = [budget] + [repr(ident[k]) if k in ("lr", "wd") else ident[k] for k in DIGEST_FIELDS] + extra
     digest = hashlib.sha1(json.dumps(hashed).encode()).hexdigest()[:8]
     return f"{cfg.model}-{cfg.optimizer}-e{cfg.epochs}-p{point}-s{cfg.seed}-{digest}"
@@ -127,11 +128,13 @@ def same_run(stored, cfg: TrialConfig) -> bool:
     own = [f for f in fields(cfg) if f.name not in NOT_IDENTITY]
     want = {f.name: getattr(cfg, f.name) for f in own}
     have = {f.name: stored.get(f.name, f.default) for f in own}
-    if isinstance(have["data"], str):
-        try:
-            have["data"] = dataspec.canonical(have["data"])
-        except dataspec.DataError:
-            return False
+    if not isinstance(have["data"], str):
+        return False
+    try:
+        have["data"] = dataspec.identity(have["data"])
+    except dataspec.DataError:
+        return False
+    want["data"] = dataspec.identity(want["data"])
     return have == want
 
 

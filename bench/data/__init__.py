@@ -8,8 +8,13 @@ Specs:
 * ``synthetic`` / ``synthetic:N`` -- the procedural shapes x textures set (10 classes;
   10k train / 2k val by default, N train images on request), generated in seconds and
   cached outside the repo; see :mod:`bench.data.synthetic` for its design and calibration.
-* ``cifar10:DIR`` / ``cifar100:DIR`` -- the python-pickle CIFAR folders, read from disk,
-  resized with antialiasing when ``resolution != 32``.
+* ``cifar10[:DIR][:N]`` / ``cifar100[:DIR][:N]`` -- CIFAR from the python-pickle folder (torchvision's
+  download, ``bench data get``) or from image folders (``train/<class>/*``, ``test/<class>/*``: decoded
+  once and cached), resized with antialiasing when ``resolution != 32``; ``:N`` takes a class-balanced
+  subset of N train images and validates on N / 5 test images (a fixed class-balanced subset; all
+  10,000 without ``:N``).
+* ``fashion-mnist[:DIR][:N]`` -- Fashion-MNIST's IDX files (Debian's ``dataset-fashion-mnist`` by
+  default), 28 px zero-padded to 32 px and grey copied to 3 channels; ``:N`` as for CIFAR.
 * ``imagefolder:DIR`` -- DIR/train/<class>/* and DIR/val/<class>/* (ImageNet layout),
   decoded lazily by DataLoader workers.
 * ``prepared:DIR`` -- a data set ``bench data prepare`` made: resized JPEG shards (read as
@@ -29,7 +34,7 @@ import os
 
 import torch
 
-from bench.core.dataspec import SCHEMES, SYNTHETIC_TRAIN, SYNTHETIC_VAL, DataError, DataSpec, parse
+from bench.core.dataspec import NAMED, SCHEMES, SYNTHETIC_TRAIN, SYNTHETIC_VAL, DataError, DataSpec, parse, subset_sizes
 
 from . import synthetic
 from .cache import load_or_generate
@@ -55,8 +60,8 @@ def load_data(
     _check_n("n_val", n_val)
     if spec.scheme == "synthetic":
         return _load_synthetic(spec, resolution, n_train, n_val, seed, cache_dir)
-    if spec.scheme in ("cifar10", "cifar100"):
-        return _load_cifar(spec.scheme, spec.folder, resolution, n_train, n_val, seed)
+    if spec.scheme in NAMED:
+        return _load_named(spec, resolution, n_train, n_val, seed, cache_dir)
     if spec.scheme == "prepared":
         from .prepared import load_prepared
 
@@ -88,17 +93,19 @@ def _subset_split(images, labels, n, seed):
     return TensorSplit(images[idx].contiguous(), labels[idx].contiguous())
 
 
-def _load_cifar(scheme, root, resolution, n_train, n_val, seed) -> DataBundle:
-    from .cifar import STATS, load_cifar, resize_uint8
+def _load_named(spec: DataSpec, resolution, n_train, n_val, seed, cache_dir) -> DataBundle:
+    """CIFAR or Fashion-MNIST in memory, cut to the spec's subset (``n_train``/``n_val`` cut it further)."""
+    from .cifar import resize_uint8
+    from .named import load_named
 
-    raw = load_cifar(scheme, root)
+    raw = load_named(spec, cache_dir)
+    sizes = subset_sizes(spec.scheme, spec.size)
     splits = {}
-    for split, n in (("train", n_train), ("val", n_val)):
-        s = _subset_split(*raw[split], n, seed)
+    for i, (split, n) in enumerate((("train", n_train), ("val", n_val))):
+        s = _subset_split(*raw[split], min(n or sizes[i], sizes[i]), seed)
         splits[split] = TensorSplit(resize_uint8(s.images, resolution), s.labels)
-    mean, std = STATS[scheme]
-    return DataBundle(scheme, len(raw["class_names"]), resolution, splits["train"], splits["val"],
-                      mean, std, class_names=raw["class_names"])
+    return DataBundle(str(spec), len(raw["class_names"]), resolution, splits["train"], splits["val"],
+                      *raw["stats"], class_names=raw["class_names"])
 
 
 def _load_folder(root, resolution, n_train, n_val, seed) -> DataBundle:

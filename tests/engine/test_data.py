@@ -317,7 +317,7 @@ def test_unknown_scheme_lists_valid_ones():
     with pytest.raises(DataError, match="unknown data scheme 'imagenet'.*synthetic.*cifar10.*cifar100.*imagefolder"):
         load_data("imagenet:/data")
     with pytest.raises(DataError, match="needs a folder"):
-        load_data("cifar10")
+        load_data("imagefolder")
     with pytest.raises(DataError):
         load_data("synthetic", resolution=4)
     assert issubclass(DataError, ValueError)
