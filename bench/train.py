@@ -9,14 +9,14 @@ from bench.recipe import OPTIMIZERS, RECIPES
 
 
 def run(args) -> int:
-    from bench.core.models import check_resolution
-
-    check_resolution(args.model, args.res)  # before torch: one line, not a traceback from the stem
-    from bench.trial import TrialConfig, run_trial
+    from bench.core.identity import TrialConfig
 
     cfg = TrialConfig(model=args.model, optimizer=args.optimizer, lr=args.lr, wd=args.wd, epochs=args.epochs,
                       batch_size=args.batch_size, data=args.data, resolution=args.res, seed=args.seed,
                       recipe=args.recipe, device=args.device, compile=args.compile)
+    check(cfg)
+    from bench.trial import run_trial
+
     out = Path(args.out or f"results/train/{cfg.model}-{cfg.optimizer}-lr{cfg.lr:g}-wd{cfg.wd:g}-s{cfg.seed}")
     log = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
     result = run_trial(cfg, out, log=log)
@@ -27,6 +27,22 @@ def run(args) -> int:
         print(f"{state}: error {result['error']:.2f}% (EMA model; raw model {result['raw_error']:.2f}%) after "
               f"{result['epochs_done']} epochs, {result['seconds']:.1f} s, {result['img_per_s']:.0f} img/s -> {out}")
     return 0
+
+
+def check(cfg) -> None:
+    """Names, values and the data folder, checked before torch is imported (seconds): one line each."""
+    from bench.core import dataspec
+    from bench.core.identity import TrialError
+    from bench.core.models import check_resolution
+
+    cfg.validate()
+    check_resolution(cfg.model, cfg.resolution)
+    spec = dataspec.parse(cfg.data)
+    if spec.missing_folder():
+        raise TrialError(f"data folder {spec.missing_folder()} (--data {cfg.data}) does not exist")
+    problems = spec.problems()
+    if problems:
+        raise TrialError("; ".join(problems))
 
 
 def register(sub) -> None:
