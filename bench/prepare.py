@@ -40,7 +40,7 @@ from pathlib import Path
 from bench.core import dataspec, manifest
 from bench.core.errors import UserError
 from bench.core.manifest import FORMATS, HASH_CHARS, MANIFEST, PROGRESS
-from bench.io import atomic_write_bytes, atomic_write_json
+from bench.io import atomic_write_bytes, atomic_write_json, cannot_write
 
 VERSION = 1
 
@@ -105,11 +105,9 @@ def _check_out(out: Path, src: dict) -> None:
     lies inside the image folder it would be prepared from (whose reads would then see it as a class)."""
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file: give a folder (new, or a prepare's to resume)")
-    above = next(p for p in (out, *out.parents) if p.exists())
-    if not above.is_dir():
-        raise UserError(f"--out {out}: {above} is a file, so no folder can lie under it; give a folder elsewhere")
-    if not os.access(above, os.W_OK | os.X_OK):
-        raise UserError(f"--out {out}: cannot write in {above} (read-only or not yours); give a folder you can write")
+    why = cannot_write(out)
+    if why:
+        raise UserError(f"--out {out}: {why}; give a folder you can write")
     folder = src.get("folder")
     if folder and out.resolve().is_relative_to(Path(folder).resolve()):
         raise UserError(f"--out {out} lies inside the source folder {folder}: its files would be read as part of "

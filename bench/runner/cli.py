@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
 from bench.core.errors import UserError
 from bench.core.layout import StudyDir
+from bench.io import cannot_write
 from bench.recipe import OPTIMIZERS
 
 
@@ -54,10 +56,11 @@ def register(sub) -> None:
     p.add_argument("--models", nargs="+", help="bench models (default: the budget's or study's bench models)")
     p.add_argument("--seeds", type=_positive, default=2, help="training seeds per grid point (default: 2)")
     p.add_argument("--points", type=_positive, default=5, help="lrs in the starting grid (default: 5)")
-    p.add_argument("--step", type=float, default=2.0, help="factor between grid lrs (default: 2)")
+    p.add_argument("--step", type=_factor, default=2.0, help="factor between grid lrs, > 1 (default: 2)")
     p.add_argument("--out", help="record file (default: <results>/calibrate_<study>/<budget>.json)")
-    p.add_argument("--reference", action="store_true",
-                   help="write the record as the committed reference: results/reference/calibration/<study>_<budget>.json")
+    p.add_argument("--write-reference", action="store_true",
+                   help="write the record where the committed references are read: "
+                        "results/reference/calibration/<study>_<budget>.json of this checkout")
     p.add_argument("--dry-run", action="store_true", help="print the first grid's plan, launch nothing")
     p.add_argument("--no-estimate", action="store_true", help="skip the measured cost estimate")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -112,12 +115,16 @@ def calibrate(args) -> int:
     from bench.core import studies
     from bench.runner import calibrate as cal
 
+    from analysis.reference import REFERENCE_DIR
+
+    if args.write_reference and args.out:
+        raise UserError("--out and --write-reference both say where the record goes: give one")
     study = studies.load(args.study)
-    out = Path(args.out) if args.out else None
-    if args.reference:
-        out = Path("results") / "reference" / "calibration" / f"{study.name}_{args.budget}.json"
-    elif out is None:
-        out = StudyDir(args.results, f"calibrate_{study.name}").calibration(args.budget)
+    if args.write_reference:
+        out = REFERENCE_DIR / "calibration" / f"{study.name}_{args.budget}.json"
+    else:
+        out = Path(args.out) if args.out else StudyDir(args.results, f"calibrate_{study.name}").calibration(args.budget)
+    _writable(out, "--write-reference" if args.write_reference else "--out")
     cal.run(study, args.budget, _launch_options(args), _run_options(args), families=args.families,
             models=_tuple(args.models), seeds=args.seeds, points=args.points, step=args.step, out=out)
     return 0
@@ -248,6 +255,25 @@ def _run_options(args, confirm=None):
 def _storage_args(p) -> None:
     p.add_argument("--results", default="results", help="results directory (default: results)")
     p.add_argument("--storage", help="optuna storage URL (e.g. postgresql://...) instead of the journal file")
+
+
+def _writable(path: Path, flag: str) -> None:
+    """A file that can be written once the work is done: a UserError now, not after hours of training."""
+    if path.is_dir():
+        raise UserError(f"{flag} {path} is a folder: give a file (e.g. {path / 'record.json'})")
+    why = cannot_write(path.parent)
+    if why:
+        raise UserError(f"{flag} {path}: {why}; give a file in a folder you can write")
+
+
+def _factor(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {s!r}") from None
+    if not (math.isfinite(v) and v > 1):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 1 (e.g. 2), got {s}")
+    return v
 
 
 def _nonnegative(s: str) -> int:
