@@ -244,7 +244,11 @@ def _launch_options(args):
 
 
 def _run_options(args, confirm=None):
+    from bench.core.storages import check_name
     from bench.runner import orchestrate
+
+    if args.storage:
+        check_name(args.storage)  # before the study's lock file is made
 
     return orchestrate.RunOptions(results=Path(args.results), storage=args.storage, dry_run=args.dry_run,
                                   confirm=confirm, estimate=not args.no_estimate,

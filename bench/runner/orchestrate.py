@@ -76,8 +76,12 @@ def execute(name: str, specs: list[TrialSpec], seed: int, lopts: launch.LaunchOp
     trials ran with, not what the file says later."""
     where = StudyDir(ropts.results, name)
     note = plan.check(specs, lopts.cluster)
-    with _locked(where, ropts.dry_run):  # before opening: only the lock holder may heal the journal
-        store = storage.Store.open(ropts.storage or where.journal, create=not ropts.dry_run)
+    database = bool(ropts.storage) and storage.is_url(ropts.storage)
+    if database:  # nothing to heal: opened first, a database that cannot be opened leaves no lock file behind
+        store = storage.Store.open(ropts.storage, create=not ropts.dry_run)
+    with _locked(where, ropts.dry_run):  # before opening a journal: only the lock holder may heal it
+        if not database:
+            store = storage.Store.open(ropts.storage or where.journal, create=not ropts.dry_run)
         if confirm:
             specs = confirm(store)
         slots = _reconcile(specs, store, seed, where, create=not ropts.dry_run)
