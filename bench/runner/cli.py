@@ -11,6 +11,8 @@ from bench.core.layout import StudyDir
 from bench.io import cannot_write
 from bench.recipe import OPTIMIZERS
 
+MAX_POINTS = 128  # --until-decided's default cap, points per model and optimizer
+
 
 def register(sub) -> None:
     """Add the runner's subcommands to the ``bench`` argparse subparsers."""
@@ -34,7 +36,7 @@ def register(sub) -> None:
     p.add_argument("--until-decided", nargs="*", metavar="CLAIM",
                    help="grow the study by doubling its points until these claims (default: every claim) are decided, "
                         "alpha split over the planned looks (claims: robust, better, best, sgd, gap)")
-    p.add_argument("--max-points", type=_positive, default=128, metavar="N",
+    p.add_argument("--max-points", type=_positive, metavar="N",
                    help="with --until-decided: points per model and optimizer to stop at (default: 128)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and cost estimate, launch nothing")
     p.add_argument("--no-estimate", action="store_true", help="skip the measured cost estimate")
@@ -104,7 +106,11 @@ def run(args) -> int:
 
         if args.confirm:
             raise UserError("--until-decided and --confirm are separate runs: grow the study first, then confirm")
-        return grow.run(study, ov, _launch_options(args), _run_options(args), list(args.until_decided), args.max_points)
+        return grow.run(study, ov, _launch_options(args), _run_options(args), list(args.until_decided),
+                        args.max_points or MAX_POINTS)
+    if args.max_points:
+        raise UserError(f"--max-points caps a study grown with --until-decided: give both, or give --trials N "
+                        f"for {args.max_points} points")
     return orchestrate.run(study, ov, _launch_options(args), _run_options(args, confirm=args.confirm))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import time
 from collections import Counter, deque
@@ -271,6 +272,9 @@ def _job_error(job) -> str | None:
         exc = e
     if not exc:
         return None
+    lost = re.search(r"has not produced any output \(state: ([^)]*)\)", str(exc))
+    if lost:  # submitit: the process ended (killed, out of memory) with no result; its stderr's tail is no reason
+        return f"the job's process ended without a result (state: {lost.group(1)}; killed or out of memory?)"
     lines = [ln for ln in str(exc).splitlines() if ln.strip()]
     return lines[-1].strip() if lines else type(exc).__name__
 
