@@ -121,19 +121,25 @@ def calibrate(args) -> int:
     from bench.core import studies
     from bench.runner import calibrate as cal
 
+    study = studies.load(args.study)
+    out = record_path(args, study.name)
+    cal.run(study, args.budget, _launch_options(args), _run_options(args), families=args.families,
+            models=_tuple(args.models), seeds=args.seeds, points=args.points, step=args.step, out=out)
+    return 0
+
+
+def record_path(args, study: str) -> Path:
+    """Where ``bench calibrate`` writes its record, checked writable now, not after hours of training."""
     from analysis.reference import REFERENCE_DIR
 
     if args.write_reference and args.out:
         raise UserError("--out and --write-reference both say where the record goes: give one")
-    study = studies.load(args.study)
     if args.write_reference:
-        out = REFERENCE_DIR / "calibration" / f"{study.name}_{args.budget}.json"
+        out = REFERENCE_DIR / "calibration" / f"{study}_{args.budget}.json"
     else:
-        out = Path(args.out) if args.out else StudyDir(args.results, f"calibrate_{study.name}").calibration(args.budget)
+        out = Path(args.out) if args.out else StudyDir(args.results, f"calibrate_{study}").calibration(args.budget)
     _writable(out, "--write-reference" if args.write_reference else "--out")
-    cal.run(study, args.budget, _launch_options(args), _run_options(args), families=args.families,
-            models=_tuple(args.models), seeds=args.seeds, points=args.points, step=args.step, out=out)
-    return 0
+    return out
 
 
 def status(args) -> int:
@@ -268,7 +274,6 @@ def _storage_args(p) -> None:
 
 
 def _writable(path: Path, flag: str) -> None:
-    """A file that can be written once the work is done: a UserError now, not after hours of training."""
     if path.is_dir():
         raise UserError(f"{flag} {path} is a folder: give a file (e.g. {path / 'record.json'})")
     why = cannot_write(path.parent)
