@@ -93,7 +93,10 @@ def register(sub) -> None:
 def run(args) -> int:
     """Run a study: sample (lr, wd) points, launch the trials, record them in optuna. Running the
     same command again resumes: finished trials are skipped, failed and stale ones rerun."""
-    from bench.core import studies
+    from bench.core import models, studies
+
+    for name in args.models or ():  # before optuna and pandas load (a second)
+        models.check(name)
     from bench.runner import orchestrate
     from bench.runner.specs import Overrides
 
