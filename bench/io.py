@@ -45,3 +45,16 @@ def atomic_write_bytes(path, data: bytes) -> None:
 def atomic_write_json(path, obj) -> None:
     """Write ``obj`` as JSON atomically (NaN is not valid JSON: callers store None instead)."""
     _atomic(path, lambda f: f.write(json.dumps(obj, indent=1, allow_nan=False).encode()))
+
+
+def cannot_write(folder) -> str | None:
+    """Why no file can be written in ``folder`` (made if need be), found by writing a temp file in it or in
+    its nearest existing ancestor; None when one can. Nothing is left behind."""
+    above = next(p for p in (Path(folder), *Path(folder).parents) if p.exists())
+    if not above.is_dir():
+        return f"{above} is a file"
+    try:
+        with tempfile.TemporaryFile(dir=above):
+            return None
+    except OSError as e:
+        return f"cannot write in {above}: {e.strerror or e}"

@@ -38,10 +38,10 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from bench import fetch
-from bench.core import dataspec
+from bench.core import dataspec, manifest
 from bench.core.errors import UserError
 from bench.core.manifest import FORMATS, HASH_CHARS, MANIFEST, PROGRESS
-from bench.io import atomic_write_bytes, atomic_write_json
+from bench.io import atomic_write_bytes, atomic_write_json, cannot_write
 
 VERSION = 1
 
@@ -52,8 +52,10 @@ def register(sub) -> None:
                                  help="prepare: decode a data set once into shards or raw arrays; get: download CIFAR")
     p = dsub.add_parser("prepare", help="decode a data set once into a prepared one (--data prepared:DIR)",
                         description=__doc__.split("\n\n")[0])
-    p.add_argument("source", help="the data to prepare: imagefolder:DIR, cifar10:DIR or cifar100:DIR")
-    p.add_argument("--out", required=True, help="the prepared data set's folder (a stopped prepare resumes in it)")
+    p.add_argument("source", nargs="?", help="the data to prepare: imagefolder:DIR, cifar10[:DIR], cifar100[:DIR] or fashion-mnist[:DIR]")
+    p.add_argument("--out", help="the prepared data set's folder (a stopped prepare resumes in it; required)")
+    p.add_argument("--verify", metavar="DIR",
+                   help="instead: check every file of the prepared set in DIR against its manifest's checksums")
     p.add_argument("--format", choices=FORMATS, default="jpeg",
                    help="jpeg: resized JPEG shards; raw: uint8 arrays at --res (default: jpeg)")
     p.add_argument("--max-side", type=int, default=256, help="jpeg: the longest side kept, in px (default: 256)")
@@ -67,6 +69,12 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    if args.verify:
+        if args.source or args.out:
+            raise UserError("--verify DIR checks a prepared set; give it alone: bench data prepare --verify DIR")
+        return verify(Path(args.verify))
+    if not (args.source and args.out):
+        raise UserError("give the data and a folder: bench data prepare SOURCE --out DIR (or --verify DIR)")
     params = dict(max_side=args.max_side, quality=args.quality) if args.format == "jpeg" else dict(resolution=args.res)
     for name, v, lo, hi in (("--max-side", args.max_side, 16, 8192), ("--quality", args.quality, 1, 100),
                             ("--res", args.res, 8, 1024), ("--shard-size", args.shard_size, 1, 10**7),
@@ -80,6 +88,32 @@ def run(args) -> int:
           f"{len(m['unreadable'])} unreadable source image(s) left out"
           + (f" (listed in {Path(args.out) / MANIFEST})" if m["unreadable"] else "") + f"; train on it with --data prepared:{args.out} (hash {m['hash'][:HASH_CHARS]})")
     return 0
+
+
+def verify(root: Path) -> int:
+    """``--verify DIR``: every file's checksum against the manifest's; a damaged set is a UserError."""
+    bad = manifest.problems(root, None, depth="all") if root.is_dir() else \
+        [f"prepared:{root}: no such folder (give the --out folder of a bench data prepare)"]
+    if bad:
+        raise UserError("; ".join(bad))
+    m = manifest.read(root)
+    print(f"prepared:{root}: all {len(m['files'])} files match the checksums in {MANIFEST} "
+          f"({sum(f['bytes'] for f in m['files']) / 2**20:,.1f} MiB; hash {m['hash'][:HASH_CHARS]})")
+    return 0
+
+
+def _check_out(out: Path, src: dict) -> None:
+    """One line, before any work, for an --out that is a file, lies under a file, cannot be written, or
+    lies inside the image folder it would be prepared from (whose reads would then see it as a class)."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file: give a folder (new, or a prepare's to resume)")
+    why = cannot_write(out)
+    if why:
+        raise UserError(f"--out {out}: {why}; give a folder you can write")
+    folder = src.get("folder")
+    if folder and out.resolve().is_relative_to(Path(folder).resolve()):
+        raise UserError(f"--out {out} lies inside the source folder {folder}: its files would be read as part of "
+                        "the data; prepare into a folder outside it")
 
 
 # ---- the source
@@ -100,13 +134,13 @@ def _source(spec: str) -> dict:
         from bench.data.folder import IMAGENET_MEAN, IMAGENET_STD, load_imagefolder
 
         raw = load_imagefolder(src.folder, 32)
-        return dict(source=str(src), classes=list(raw["classes"]), mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                    items={s: [(p, c) for p, c in raw[s]] for s in ("train", "val")})
+        return dict(source=str(src), folder=src.folder, classes=list(raw["classes"]), mean=IMAGENET_MEAN,
+                    std=IMAGENET_STD, items={s: [(p, c) for p, c in raw[s]] for s in ("train", "val")})
     raw = _named(str(src))
     items = {s: [(("named", str(src), s, i), int(c)) for i, c in enumerate(raw[s][1].tolist())]
              for s in ("train", "val")}
-    return dict(source=str(src), classes=list(raw["class_names"]), mean=raw["stats"][0], std=raw["stats"][1],
-                items=items)
+    return dict(source=str(src), folder=src.folder, classes=list(raw["class_names"]), mean=raw["stats"][0],
+                std=raw["stats"][1], items=items)
 
 
 _NAMED: dict = {}
@@ -190,15 +224,7 @@ def _raw_chunk(job) -> dict:
 
 
 def _file(path: Path) -> dict:
-    return dict(name=path.name, bytes=path.stat().st_size, sha256=_sha256(path))
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
+    return dict(name=path.name, bytes=path.stat().st_size, sha256=manifest.sha256(path))
 
 
 def prepare(source: str, out: Path, fmt: str, params: dict, shard_size: int = 1000, workers: int = 1,
@@ -208,7 +234,11 @@ def prepare(source: str, out: Path, fmt: str, params: dict, shard_size: int = 10
     from tqdm import tqdm
 
     src = _source(source)
-    out.mkdir(parents=True, exist_ok=True)
+    _check_out(out, src)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--out {out}: cannot create it ({e.strerror or e}); give a folder you can write") from None
     plan = dict(version=VERSION, source=src["source"], format=fmt, params=params, shard_size=shard_size)
     finished = _finished(out, plan)
     if finished:
@@ -237,6 +267,7 @@ def prepare(source: str, out: Path, fmt: str, params: dict, shard_size: int = 10
         finally:
             if pool:
                 pool.shutdown()
+    _refuse_empty(out, src, done)
     if fmt == "raw":
         _concatenate(out, done, params["resolution"])
     m = _manifest(out, src, plan, done)
@@ -247,10 +278,21 @@ def prepare(source: str, out: Path, fmt: str, params: dict, shard_size: int = 10
     return m
 
 
-def _finished(out: Path, plan: dict) -> dict | None:
-    """The manifest of a finished, intact prepare of this plan in ``out``, if there is one."""
-    from bench.core import manifest
+def _refuse_empty(out: Path, src: dict, done: dict) -> None:
+    """A split whose every source image was unreadable is nothing to train on: one line, and the log is
+    dropped so that a prepare after the images are fixed starts over."""
+    for split in ("train", "val"):
+        recs = [r for k, r in done.items() if k.startswith(split + "-")]
+        if src["items"][split] and not sum(r["count"] for r in recs):
+            bad = [p for r in recs for p in r["unreadable"]]
+            (out / PROGRESS).unlink(missing_ok=True)
+            raise UserError(f"{src['source']}: none of the {len(bad):,} {split} images could be read (e.g. {bad[0]}); "
+                            "nothing to train on: fix or replace them, then prepare again")
 
+
+def _finished(out: Path, plan: dict) -> dict | None:
+    """The manifest of a finished, intact prepare of this plan in ``out``, if there is one (every
+    checksum verified: a damaged file sends the prepare on, to redo its chunk)."""
     try:
         m = manifest.read(out)
     except manifest.ManifestError:
@@ -260,7 +302,7 @@ def _finished(out: Path, plan: dict) -> dict | None:
     if not same:
         raise UserError(f"{out} holds a prepared data set of other data or parameters ({m.get('source')}, "
                         f"{m.get('format')} {m.get('params')}); prepare into another --out folder, or delete it")
-    return None if manifest.problems(out, None) else m
+    return None if manifest.problems(out, None, depth="all") else m
 
 
 def _concatenate(out: Path, done: dict, r: int) -> None:
@@ -310,9 +352,9 @@ def _progress(out: Path, plan: dict) -> dict:
 
 
 def _intact(out: Path, rec: dict) -> bool:
-    """Whether a recorded chunk's files are there, of the recorded sizes (each is written atomically, so
-    one of the right size is whole; the checksums are for the manifest's reader)."""
-    return all((out / f["name"]).is_file() and (out / f["name"]).stat().st_size == f["bytes"] for f in rec["files"])
+    """Whether a recorded chunk's files are there, of the recorded sizes and checksums."""
+    return all((out / f["name"]).is_file() and (out / f["name"]).stat().st_size == f["bytes"]
+               and manifest.sha256(out / f["name"]) == f["sha256"] for f in rec["files"])
 
 
 def _manifest(out: Path, src: dict, plan: dict, done: dict) -> dict:
@@ -331,6 +373,6 @@ def _manifest(out: Path, src: dict, plan: dict, done: dict) -> dict:
                 classes=src["classes"], mean=list(src["mean"]), std=list(src["std"]), splits=splits, files=files,
                 unreadable=sorted(p for r in done.values() for p in r["unreadable"]))
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-    manifest = dict(body, hash=digest, created=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    atomic_write_json(out / MANIFEST, manifest)
-    return manifest
+    record = dict(body, hash=digest, created=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    atomic_write_json(out / MANIFEST, record)
+    return record

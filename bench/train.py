@@ -5,18 +5,19 @@ import json
 import sys
 from pathlib import Path
 
+from bench.core.dataspec import USAGE as DATA_USAGE
 from bench.recipe import OPTIMIZERS, RECIPES
 
 
 def run(args) -> int:
-    from bench.core.models import check_resolution
-
-    check_resolution(args.model, args.res)  # before torch: one line, not a traceback from the stem
-    from bench.trial import TrialConfig, run_trial
+    from bench.core.identity import TrialConfig
 
     cfg = TrialConfig(model=args.model, optimizer=args.optimizer, lr=args.lr, wd=args.wd, epochs=args.epochs,
                       batch_size=args.batch_size, data=args.data, resolution=args.res, seed=args.seed,
                       recipe=args.recipe, device=args.device, compile=args.compile)
+    check(cfg)
+    from bench.trial import run_trial
+
     out = Path(args.out or f"results/train/{cfg.model}-{cfg.optimizer}-lr{cfg.lr:g}-wd{cfg.wd:g}-s{cfg.seed}")
     log = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
     result = run_trial(cfg, out, log=log)
@@ -29,6 +30,22 @@ def run(args) -> int:
     return 0
 
 
+def check(cfg) -> None:
+    """Names, values and the data folder, checked before torch is imported (seconds): one line each."""
+    from bench.core import dataspec
+    from bench.core.identity import TrialError
+    from bench.core.models import check_resolution
+
+    cfg.validate()
+    check_resolution(cfg.model, cfg.resolution)
+    spec = dataspec.parse(cfg.data)
+    if spec.missing_folder():
+        raise TrialError(f"data folder {spec.missing_folder()} (--data {cfg.data}) does not exist")
+    problems = spec.problems()
+    if problems:
+        raise TrialError("; ".join(problems))
+
+
 def register(sub) -> None:
     p = sub.add_parser("train", help="train one (model, optimizer, lr, wd) trial, resumable")
     p.add_argument("--model", required=True, help="a bench or timm model name, or module:function")
@@ -37,7 +54,7 @@ def register(sub) -> None:
     p.add_argument("--wd", type=float, required=True, help="weight decay")
     p.add_argument("--epochs", type=int, required=True, help="epochs to train")
     p.add_argument("--batch-size", type=int, default=128, help="batch size, even (default: 128)")
-    p.add_argument("--data", default="synthetic", help="synthetic[:N] | cifar10:DIR | cifar100:DIR | imagefolder:DIR | prepared:DIR")
+    p.add_argument("--data", default="synthetic", help=f"a data spec: {DATA_USAGE}")
     p.add_argument("--res", type=int, help="resolution (default: the model's own)")
     p.add_argument("--seed", type=int, default=0, help="training seed (default: 0)")
     p.add_argument("--recipe", choices=list(RECIPES), default="light", help="paper or light (default: light; docs/recipe.md)")

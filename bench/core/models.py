@@ -3,17 +3,20 @@ their families, resolutions and stem strides, and the one check of a model name.
 
 ``bench.models`` builds them and registers them in timm; the CLI and the runner read this module,
 so planning a study never waits for torch. Other models (any timm name, ``module:function``
-factories) are only named here: ``check`` accepts them without building them. It imports no
-factory, and timm only to look up a plain name that is not a bench model (the one place the
-foundation imports timm). A model's resolution here is bench's own; another model's own
+factories) are only named here: ``check`` accepts them without building them. It imports neither
+a factory nor timm (whose import takes torch's seconds): timm's names are read from the
+``@register_model`` lines of its source (``timm_names``). A model's resolution here is bench's own; another model's own
 resolution is known only by building it (``bench.models.default_resolution``).
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 import os
+import re
 import sys
+from pathlib import Path
 from dataclasses import dataclass
 
 from bench.core.errors import UserError
@@ -118,8 +121,8 @@ def arch(name: str) -> ViTArch | RegNetArch:
 
 def check(name: str) -> None:
     """Raise UnknownModelError unless ``name`` is a bench model, a timm model or a ``module:function``
-    whose module exists.  Neither torch nor the factory's module is imported; timm is, only to look up
-    a plain name bench does not register. A factory's function is found when it is built."""
+    whose module exists. Neither torch, timm nor the factory's module is imported. A factory's function
+    is found when it is built."""
     if name in ARCHS:
         return
     module, sep, attr = name.partition(":")
@@ -134,10 +137,24 @@ def check(name: str) -> None:
         if found is None:
             raise UnknownModelError(name, f"cannot import model factory {name!r}: No module named {module!r}")
         return
-    import timm  # registers the bench models too (bench's import hook)
-
-    if not timm.is_model(name):
+    if name.split(".", 1)[0] not in timm_names():  # timm ignores a pretrained tag (name.tag), as here
         raise UnknownModelError(name)
+
+
+@functools.cache
+def timm_names() -> frozenset[str]:
+    """The model names timm registers (its ``@register_model`` functions and deprecated aliases), read
+    from its source without importing it; tests/engine/test_models.py holds it to timm's registry."""
+    spec = importlib.util.find_spec("timm")
+    if spec is None or not spec.submodule_search_locations:
+        return frozenset()
+    names: set[str] = set()
+    for path in Path(spec.submodule_search_locations[0], "models").rglob("*.py"):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        names.update(re.findall(r"@register_model\s+def\s+(\w+)\s*\(", text))
+        for block in re.findall(r"register_model_deprecations\(\s*__name__\s*,\s*\{(.*?)\}\s*\)", text, re.S):
+            names.update(re.findall(r"""['"]([\w.-]+)['"]\s*:""", block))
+    return frozenset(names)
 
 
 def cwd_on_path() -> None:

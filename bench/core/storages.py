@@ -35,6 +35,9 @@ def open_storage(source, create: bool = False):
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if is_url(source):
+        sqlite = _sqlite_file(str(source))
+        if sqlite is not None and not create and not sqlite.is_file():
+            return None  # as an absent journal: a dry run creates no database
         return _rdb(str(source))
     path = Path(source)
     if path.is_dir():
@@ -43,23 +46,51 @@ def open_storage(source, create: bool = False):
     if not path.exists():
         if not create:
             return None
+        check_name(source)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.touch()
         except OSError as e:
             raise StorageError(f"cannot create {path}: {e.strerror or e}") from None
     if create:
-        journal.heal_tail(path)
+        try:
+            journal.heal_tail(path)  # takes optuna's lock, a file beside the journal: the first write
+        except OSError as e:
+            raise StorageError(f"cannot write journal {path}: {e.strerror or e}; give a --storage on a filesystem "
+                               "you can write (reading it works: bench status, export, report)") from None
     journal.check(path, layout.repair_command(path))
     from optuna.storages.journal import JournalFileBackend
 
     return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
 
 
+JOURNAL_SUFFIX = ".journal"  # a new journal file's name ends in it (any other word is taken for a typo)
+
+
+def check_name(source) -> None:
+    """Raise StorageError for a storage that is neither a URL nor a journal file (one that exists, or a new one
+    named ``*.journal``): ``--storage 'not a url'`` is a typo, not the name of a journal to create."""
+    if not is_url(source) and not Path(source).exists() and Path(source).suffix != JOURNAL_SUFFIX:
+        raise StorageError(f"storage {str(source)!r} is neither a database URL (postgresql://user@host/db, "
+                           f"sqlite:////abs/file.db) nor a journal file (an existing one, or a new one named "
+                           f"*{JOURNAL_SUFFIX})")
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The database file of a sqlite URL (``sqlite:///rel.db`` is relative, ``sqlite:////abs.db`` absolute)."""
+    head, sep, rest = url.partition(":///")
+    return Path(rest.split("?", 1)[0]) if sep and head.split("+", 1)[0] == "sqlite" and rest else None
+
+
 def _rdb(url: str):
     """optuna's RDB storage, with a missing driver, a refused connection or bad credentials as one line."""
     import optuna
 
+    sqlite = _sqlite_file(url)
+    if sqlite is not None and not sqlite.parent.is_dir():
+        raise StorageError(f"cannot open storage {url}: no folder {sqlite.parent}/ for its file {sqlite}"
+                           + (f" (three slashes make the path relative to the working folder; an absolute one takes "
+                              f"four: sqlite:////{sqlite})" if not sqlite.is_absolute() else ""))
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
     except ImportError as e:  # optuna raises it from SQLAlchemy's ModuleNotFoundError

@@ -7,8 +7,10 @@
   in-memory path of the synthetic set (random crop + flip on the device, no decoding). It trains at
   the resolution it was prepared at and no other.
 
-The folder is checked against its manifest before anything is read: a missing or torn file, or a
-manifest of another preparation than the spec's hash, is one DataError.
+The folder is checked against its manifest before anything is read: a missing or torn file, a
+manifest of another preparation than the spec's hash, or a file whose checksum is not the recorded
+one (every index and label file, and ``manifest.SAMPLED`` shards or arrays drawn at random) is one
+DataError naming the file and the command that rebuilds it.
 """
 from __future__ import annotations
 
@@ -53,7 +55,7 @@ def _subset(n_items: int, labels, n: int | None, seed: int):
 
 def load_prepared(spec: DataSpec, resolution: int, n_train, n_val, seed) -> DataBundle:
     root = Path(spec.folder)
-    problems = manifest.problems(root, spec.digest) if root.is_dir() else [f"prepared: folder {root} does not exist"]
+    problems = manifest.problems(root, spec.digest, depth="sample") if root.is_dir() else [f"prepared: folder {root} does not exist"]
     if problems:
         raise DataError("; ".join(problems))
     m = manifest.read(root)

@@ -124,7 +124,7 @@ def centre(family_lr: float, model_lrs: list[float]) -> tuple[float, list[int]]:
 def run(study: Study, budget_name: str, lopts, ropts, *, families=None, models=None, seeds: int = 2,
         points: int = 5, step: float = 2.0, max_extend: int = 4, out: Path | None = None, log=print) -> dict:
     """Calibrate, extend until every optimum is bracketed, write the record; returns it."""
-    if seeds < 2 or points < 3 or step <= 1:
+    if seeds < 2 or points < 3 or not (math.isfinite(step) and step > 1):
         raise StudyError(f"calibration needs >= 2 seeds, >= 3 grid points and a step > 1 "
                          f"(got {seeds}, {points}, {step})")
     name, tic = f"calibrate_{study.name}", time.time()

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
 from bench.core.errors import UserError
 from bench.core.layout import StudyDir
+from bench.io import cannot_write
 from bench.recipe import OPTIMIZERS
+
+MAX_POINTS = 128  # --until-decided's default cap, points per model and optimizer
 
 
 def register(sub) -> None:
@@ -32,7 +36,7 @@ def register(sub) -> None:
     p.add_argument("--until-decided", nargs="*", metavar="CLAIM",
                    help="grow the study by doubling its points until these claims (default: every claim) are decided, "
                         "alpha split over the planned looks (claims: robust, better, best, sgd, gap)")
-    p.add_argument("--max-points", type=_positive, default=128, metavar="N",
+    p.add_argument("--max-points", type=_positive, metavar="N",
                    help="with --until-decided: points per model and optimizer to stop at (default: 128)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and cost estimate, launch nothing")
     p.add_argument("--no-estimate", action="store_true", help="skip the measured cost estimate")
@@ -54,10 +58,11 @@ def register(sub) -> None:
     p.add_argument("--models", nargs="+", help="bench models (default: the budget's or study's bench models)")
     p.add_argument("--seeds", type=_positive, default=2, help="training seeds per grid point (default: 2)")
     p.add_argument("--points", type=_positive, default=5, help="lrs in the starting grid (default: 5)")
-    p.add_argument("--step", type=float, default=2.0, help="factor between grid lrs (default: 2)")
+    p.add_argument("--step", type=_factor, default=2.0, help="factor between grid lrs, > 1 (default: 2)")
     p.add_argument("--out", help="record file (default: <results>/calibrate_<study>/<budget>.json)")
-    p.add_argument("--reference", action="store_true",
-                   help="write the record as the committed reference: results/reference/calibration/<study>_<budget>.json")
+    p.add_argument("--write-reference", action="store_true",
+                   help="write the record where the committed references are read: "
+                        "results/reference/calibration/<study>_<budget>.json of this checkout")
     p.add_argument("--dry-run", action="store_true", help="print the first grid's plan, launch nothing")
     p.add_argument("--no-estimate", action="store_true", help="skip the measured cost estimate")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -88,7 +93,10 @@ def register(sub) -> None:
 def run(args) -> int:
     """Run a study: sample (lr, wd) points, launch the trials, record them in optuna. Running the
     same command again resumes: finished trials are skipped, failed and stale ones rerun."""
-    from bench.core import studies
+    from bench.core import models, studies
+
+    for name in args.models or ():  # before optuna and pandas load (a second)
+        models.check(name)
     from bench.runner import orchestrate
     from bench.runner.specs import Overrides
 
@@ -101,7 +109,11 @@ def run(args) -> int:
 
         if args.confirm:
             raise UserError("--until-decided and --confirm are separate runs: grow the study first, then confirm")
-        return grow.run(study, ov, _launch_options(args), _run_options(args), list(args.until_decided), args.max_points)
+        return grow.run(study, ov, _launch_options(args), _run_options(args), list(args.until_decided),
+                        args.max_points or MAX_POINTS)
+    if args.max_points:
+        raise UserError(f"--max-points caps a study grown with --until-decided: give both, or give --trials N "
+                        f"for {args.max_points} points")
     return orchestrate.run(study, ov, _launch_options(args), _run_options(args, confirm=args.confirm))
 
 
@@ -113,14 +125,24 @@ def calibrate(args) -> int:
     from bench.runner import calibrate as cal
 
     study = studies.load(args.study)
-    out = Path(args.out) if args.out else None
-    if args.reference:
-        out = Path("results") / "reference" / "calibration" / f"{study.name}_{args.budget}.json"
-    elif out is None:
-        out = StudyDir(args.results, f"calibrate_{study.name}").calibration(args.budget)
+    out = record_path(args, study.name)
     cal.run(study, args.budget, _launch_options(args), _run_options(args), families=args.families,
             models=_tuple(args.models), seeds=args.seeds, points=args.points, step=args.step, out=out)
     return 0
+
+
+def record_path(args, study: str) -> Path:
+    """Where ``bench calibrate`` writes its record, checked writable now, not after hours of training."""
+    from analysis.reference import REFERENCE_DIR
+
+    if args.write_reference and args.out:
+        raise UserError("--out and --write-reference both say where the record goes: give one")
+    if args.write_reference:
+        out = REFERENCE_DIR / "calibration" / f"{study}_{args.budget}.json"
+    else:
+        out = Path(args.out) if args.out else StudyDir(args.results, f"calibrate_{study}").calibration(args.budget)
+    _writable(out, "--write-reference" if args.write_reference else "--out")
+    return out
 
 
 def status(args) -> int:
@@ -237,7 +259,11 @@ def _launch_options(args):
 
 
 def _run_options(args, confirm=None):
+    from bench.core.storages import check_name
     from bench.runner import orchestrate
+
+    if args.storage:
+        check_name(args.storage)  # before the study's lock file is made
 
     return orchestrate.RunOptions(results=Path(args.results), storage=args.storage, dry_run=args.dry_run,
                                   confirm=confirm, estimate=not args.no_estimate,
@@ -248,6 +274,24 @@ def _run_options(args, confirm=None):
 def _storage_args(p) -> None:
     p.add_argument("--results", default="results", help="results directory (default: results)")
     p.add_argument("--storage", help="optuna storage URL (e.g. postgresql://...) instead of the journal file")
+
+
+def _writable(path: Path, flag: str) -> None:
+    if path.is_dir():
+        raise UserError(f"{flag} {path} is a folder: give a file (e.g. {path / 'record.json'})")
+    why = cannot_write(path.parent)
+    if why:
+        raise UserError(f"{flag} {path}: {why}; give a file in a folder you can write")
+
+
+def _factor(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {s!r}") from None
+    if not (math.isfinite(v) and v > 1):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 1 (e.g. 2), got {s}")
+    return v
 
 
 def _nonnegative(s: str) -> int:

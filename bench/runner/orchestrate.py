@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import time
 from collections import Counter, deque
@@ -76,8 +77,12 @@ def execute(name: str, specs: list[TrialSpec], seed: int, lopts: launch.LaunchOp
     trials ran with, not what the file says later."""
     where = StudyDir(ropts.results, name)
     note = plan.check(specs, lopts.cluster)
-    with _locked(where, ropts.dry_run):  # before opening: only the lock holder may heal the journal
-        store = storage.Store.open(ropts.storage or where.journal, create=not ropts.dry_run)
+    database = bool(ropts.storage) and storage.is_url(ropts.storage)
+    if database:  # nothing to heal: opened first, a database that cannot be opened leaves no lock file behind
+        store = storage.Store.open(ropts.storage, create=not ropts.dry_run)
+    with _locked(where, ropts.dry_run):  # before opening a journal: only the lock holder may heal it
+        if not database:
+            store = storage.Store.open(ropts.storage or where.journal, create=not ropts.dry_run)
         if confirm:
             specs = confirm(store)
         slots = _reconcile(specs, store, seed, where, create=not ropts.dry_run)
@@ -267,6 +272,9 @@ def _job_error(job) -> str | None:
         exc = e
     if not exc:
         return None
+    lost = re.search(r"has not produced any output \(state: ([^)]*)\)", str(exc))
+    if lost:  # submitit: the process ended (killed, out of memory) with no result; its stderr's tail is no reason
+        return f"the job's process ended without a result (state: {lost.group(1)}; killed or out of memory?)"
     lines = [ln for ln in str(exc).splitlines() if ln.strip()]
     return lines[-1].strip() if lines else type(exc).__name__
 

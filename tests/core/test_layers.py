@@ -13,7 +13,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("bench", "analysis")
 TORCH = ("torch", "torchvision")
-TIMM_LOOKUP = ("bench.core.models", "check")  # the foundation's one timm import: a plain model name's registry lookup
 
 
 def _modules() -> dict[str, Path]:
@@ -108,7 +107,7 @@ def test_each_layer_imports_only_what_it_may():
         top = target.split(".")[0]
         if top in TORCH and _layer(src) in ("core", "analysis"):
             bad.append(f"{src} imports {target}" + (f" in {fn}()" if fn else ""))
-        if top == "timm" and _layer(src) in ("core", "analysis") and (src, fn) != TIMM_LOOKUP:
+        if top == "timm" and _layer(src) in ("core", "analysis"):
             bad.append(f"{src} imports timm" + (f" in {fn}()" if fn else ""))
         t = _resolve(target, mods)
         if t and _layer(t) not in allowed[_layer(src)] and not t.startswith(src + "."):

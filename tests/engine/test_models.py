@@ -119,6 +119,17 @@ def test_registry_lists_all_models():
     assert len(list(paper.COMPLEXITY)) == 12
 
 
+def test_the_names_read_from_timms_source_are_its_registry():
+    """bench.core.models checks a name against timm's source, without importing timm (or torch)."""
+    from bench.core import models as names
+    from timm.models import _registry
+
+    assert names.timm_names() == set(_registry._model_entrypoints) - set(names.ARCHS)
+    names.check("resnet18.a1_in1k")  # a pretrained tag, as timm.is_model reads it
+    with pytest.raises(names.UnknownModelError, match="unknown model 'resnet19'"):
+        names.check("resnet19")
+
+
 def test_unknown_model_lists_valid_names():
     with pytest.raises(bench.UnknownModelError, match="vitc_1gf.*regnety_32gf"):
         bench.create("vitc_3gf")

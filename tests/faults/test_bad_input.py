@@ -3,7 +3,9 @@ the file, key, flag or path (exit 2, no traceback), and loses nothing (docs/stor
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from bench.core import studies
 from bench.io import atomic_write_json
 from bench.runner.specs import Overrides, expand
 
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--data", "synthetic:256", "--no-estimate", "--no-progress"]
 
 
@@ -227,3 +230,108 @@ def _tmpfs(path: Path, size: str) -> Path:
     if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True).returncode:
         pytest.skip("cannot mount a tmpfs here (needs root)")
     return path
+
+
+@pytest.mark.parametrize("argv,says", [
+    (["--model", "vitp_mini", "--lr", "nan"], "lr must be a positive number, got nan"),
+    (["--model", "nosuchmodel", "--lr", "0.1"], "unknown model 'nosuchmodel'; valid models: vitp_1gf"),
+    (["--model", "vitp_mini", "--lr", "0.1", "--data", "imagefolder:/nonexistent"], "data folder /nonexistent"),
+])
+def test_bench_train_refuses_names_and_values_before_torch_loads(tmp_path, argv, says):
+    """In a fresh process: the line, exit 2, and torch never imported (it costs seconds)."""
+    code = ("import sys, time; from bench.cli import main; t = time.time(); "
+            f"code = main({['train', *argv, '--wd', '0', '--epochs', '1']!r}); "
+            "print(code, 'torch' in sys.modules, round(time.time() - t, 2))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.stdout.split()[:2] == ["2", "False"] and says in out.stderr and out.stderr.count("\n") == 1, out
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_run_refuses_an_unknown_model_before_torch_loads(tmp_path):
+    code = ("import sys; from bench.cli import main; "
+            "code = main(['run', '--study', 'lr_wd', '--models', 'nosuchmodel', '--dry-run', '--no-estimate']); "
+            "print(code, 'torch' in sys.modules, 'timm' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.stdout.split() == ["2", "False", "False"] and "unknown model 'nosuchmodel'" in out.stderr, out
+
+
+@pytest.mark.parametrize("argv,says", [
+    (["--step", "nan"], "argument --step: must be a finite number > 1 (e.g. 2), got nan"),
+    (["--step", "inf"], "argument --step: must be a finite number > 1 (e.g. 2), got inf"),
+    (["--step", "1"], "argument --step: must be a finite number > 1 (e.g. 2), got 1"),
+    (["--out", "/proc/x.json"], "--out /proc/x.json: cannot write in /proc"),
+    (["--out", "."], "--out . is a folder: give a file"),
+    (["--out", "a.json", "--write-reference"], "--out and --write-reference both say where the record goes"),
+])
+def test_calibrate_refuses_its_flags_before_anything_runs(tmp_path, monkeypatch, capsys, argv, says):
+    monkeypatch.chdir(tmp_path)
+    assert says in one_line(capsys, "calibrate", "--study", "lr_wd", "--dry-run", "--no-estimate", *argv)
+    assert not list(tmp_path.iterdir())  # no journal, no trial folder
+
+
+def test_calibrate_write_reference_writes_where_references_are_read(tmp_path, monkeypatch, capsys):
+    """It was a traceback (a true/false flag read as a reference's name) and wrote under the working folder."""
+    from analysis import reference
+    from bench.runner import cli
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["calibrate", "--study", "lr_wd", "--write-reference", "--dry-run", "--no-estimate"]) == 0
+    assert "Traceback" not in capsys.readouterr().err and not list(tmp_path.iterdir())
+    args = cli.argparse.Namespace(write_reference=True, out=None, budget="local", results="results")
+    assert cli.record_path(args, "lr_wd") == reference.REFERENCE_DIR / "calibration" / "lr_wd_local.json"
+    monkeypatch.setattr(reference, "REFERENCE_DIR", tmp_path / "ro" / "reference")
+    (tmp_path / "ro").mkdir(mode=0o500)
+    if os.access(tmp_path / "ro", os.W_OK):  # root writes anywhere: a file in the way instead
+        (tmp_path / "ro").rmdir()
+        (tmp_path / "ro").write_text("")
+    err = one_line(capsys, "calibrate", "--study", "lr_wd", "--write-reference", "--dry-run", "--no-estimate")
+    assert "--write-reference" in err and "ro" in err
+
+
+def test_max_points_without_until_decided_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    err = one_line(capsys, "run", "--study", "lr_wd", "--max-points", "64", "--dry-run", "--no-estimate")
+    assert "--max-points caps a study grown with --until-decided" in err
+
+
+RUN1 = ["run", "--study", "lr_wd", "--models", "vitc_mini", "--trials", "1", "--epochs", "1", "--cluster", "debug", *TINY]
+
+
+@pytest.mark.parametrize("url,says", [
+    ("not a url", "storage 'not a url' is neither a database URL (postgresql://user@host/db, sqlite:////abs/file.db) "
+                  "nor a journal file (an existing one, or a new one named *.journal)"),
+    ("sqlite:///nowhere/x.db", "no folder nowhere/ for its file nowhere/x.db (three slashes make the path relative to "
+                               "the working folder; an absolute one takes four: sqlite:////nowhere/x.db)"),
+    ("nosuchdriver://u:secret@h/db", "cannot open storage nosuchdriver://u:***@h/db"),
+])
+def test_a_storage_that_cannot_be_opened_leaves_nothing_behind(tmp_path, monkeypatch, capsys, url, says):
+    monkeypatch.chdir(tmp_path)
+    assert says in one_line(capsys, *RUN1, "--storage", url)
+    assert not list(tmp_path.iterdir())  # no journal named 'not a url', no results/<study>/runner.lock
+
+
+def test_a_dry_run_creates_no_sqlite_database(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main([*RUN1, "--dry-run", "--storage", "sqlite:///s.db"]) == 0
+    assert not (tmp_path / "s.db").exists()
+
+
+def test_a_journal_on_a_read_only_mount(tmp_path, monkeypatch, capsys):
+    """--storage on a read-only filesystem, --results elsewhere: one line; reading it still works."""
+    monkeypatch.chdir(tmp_path)
+    ro = _tmpfs(tmp_path / "ro", "4m")
+    try:
+        journal = _recorded_study(tmp_path)
+        (ro / "s.journal").write_bytes(journal.read_bytes())
+        subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True)
+        capsys.readouterr()
+        run = ["run", "--study", "lr_wd", "--models", "vitp_mini", "--trials", "2", "--epochs", "1", "--cluster",
+               "debug", *TINY, "--storage", str(ro / "s.journal"), "--results", str(tmp_path / "elsewhere")]
+        err = one_line(capsys, *run)
+        assert f"cannot write journal {ro / 's.journal'}: Read-only file system" in err
+        assert main(["status", "--storage", str(ro / "s.journal")]) == 0
+        assert "lr_wd/vitp_mini/adamw/local      2" in capsys.readouterr().out  # every trial still there
+    finally:
+        subprocess.run(["umount", str(ro)])

@@ -296,3 +296,37 @@ def test_storage_server_goes_away(postgres, tmp_path):
     ts = [t for name, _ in store.summaries() for t in store.trials(name)]
     assert len(ts) == 2 and {t.state for t in ts} == {TrialState.COMPLETE}
     assert max(Counter(t.user_attrs["key"] for t in ts).values()) == 1
+
+
+@pytest.mark.slow  # submitit notices the kill in ~15 s
+def test_a_job_killed_without_a_result_is_failed_with_that_not_its_last_stderr_line(tmp_path):
+    """kill -9 of a job whose stderr ends in a warning: the trial's fail reason says the job ended
+    without a result (it was the warning's last line)."""
+    import submitit
+
+    from bench.runner import orchestrate
+
+    ex = submitit.LocalExecutor(folder=tmp_path)
+    ex.update_parameters(timeout_min=2)
+    job = ex.submit(submitit.helpers.CommandFunction(
+        ["bash", "-c", "echo 'UserWarning: not yet implemented the batching rule' >&2; "
+                       "echo '  x = F.scaled_dot_product_attention(' >&2; sleep 60"]))
+    deadline = time.time() + 60
+    while "scaled_dot" not in (job.stderr() or "") and time.time() < deadline:
+        time.sleep(0.2)
+    os.kill(int(job.job_id), signal.SIGKILL)
+    while not job.done() and time.time() < deadline:
+        time.sleep(0.2)
+    reason = orchestrate._job_error(job)
+    assert reason.startswith("the job's process ended without a result (state: ") and "scaled_dot" not in reason
+
+
+@pytest.mark.slow
+def test_a_fused_cpu_run_prints_no_vmap_warning(tmp_path, capfd):
+    from bench import fused
+    from bench.core.identity import TrialConfig
+
+    cfgs = [TrialConfig(model="vitc_mini", optimizer="adamw", lr=lr, wd=0.05, epochs=1, batch_size=32,
+                        data="synthetic:64", resolution=32, device="cpu") for lr in (0.01, 0.02)]
+    fused.run_fused([(c, tmp_path / str(i)) for i, c in enumerate(cfgs)], log=lambda *a: None)
+    assert "batching rule" not in capfd.readouterr().err
