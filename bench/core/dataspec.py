@@ -72,7 +72,7 @@ def cifar_layout(folder) -> str | None:
 @functools.lru_cache(maxsize=64)
 def fingerprint(scheme: str, folder: str) -> str | None:
     """The first FP_CHARS hex digits of a hash of a named set's files (relative names and sizes), or
-    None when the folder is not on this machine. Names and sizes, not bytes: cheap at every plan (60,000
+    None when the folder is not on this machine or lacks a file of its layout. Names and sizes, not bytes: cheap at every plan (60,000
     JPEGs in about half a second), and a re-encoding changes the sizes."""
     root = Path(folder)
     if not root.is_dir():
@@ -86,9 +86,11 @@ def fingerprint(scheme: str, folder: str) -> str | None:
     else:
         lay = CIFAR_LAYOUTS[scheme]
         files = [root / f for f in lay["train"] + lay["val"] + [lay["meta"]]]
+    if not files or not all(f.is_file() for f in files):
+        return None  # not (yet) a data set: problems() says what is missing
     h = hashlib.sha1(scheme.encode())
     for f in files:
-        h.update(f"{f.relative_to(root)}\0{f.stat().st_size if f.is_file() else -1}\n".encode())
+        h.update(f"{f.relative_to(root)}\0{f.stat().st_size}\n".encode())
     return h.hexdigest()[:FP_CHARS]
 
 

@@ -99,7 +99,7 @@ def test_data_folders_laid_out_wrong_fail_the_plan(tmp_path, monkeypatch, capsys
     assert "1 class folder(s) of img/train hold no images (b)" in err
     (tmp_path / "cif").mkdir()
     err = one_line(capsys, "run", "--study", "lr_wd", "--data", "cifar10:cif", "--dry-run", "--no-estimate")
-    assert "cif is not a cifar10 python folder: missing data_batch_1" in err
+    assert "cif is neither a cifar10 python folder (missing data_batch_1" in err
 
 
 def _recorded_study(tmp_path) -> Path:
