@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib.resources
 import math
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -149,6 +149,15 @@ class Study:
         except KeyError:
             raise StudyError(f"study {self.name!r} has no range for family {family!r} and optimizer {optimizer!r} "
                              f"(add [ranges.{family}] {optimizer} = {{ lr = [..], wd = [..] }})") from None
+
+
+def with_data(study: Study, budget: str, data: str) -> Study:
+    """The study with one budget's data replaced (``bench calibrate --data``)."""
+    try:
+        data = dataspec.canonical(data)
+    except dataspec.DataError as e:
+        raise StudyError(f"--data: {e}") from None
+    return replace(study, budgets={**study.budgets, budget: replace(study.budget(budget), data=data)})
 
 
 @dataclass(frozen=True)

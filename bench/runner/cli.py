@@ -56,6 +56,7 @@ def register(sub) -> None:
     p.add_argument("--budget", default="local", help="budget in the study file (default: local)")
     p.add_argument("--families", nargs="+", help="model families to calibrate (default: all in the budget)")
     p.add_argument("--models", nargs="+", help="bench models (default: the budget's or study's bench models)")
+    p.add_argument("--data", help="data spec instead of the budget's (e.g. cifar10:DIR:50000)")
     p.add_argument("--seeds", type=_positive, default=2, help="training seeds per grid point (default: 2)")
     p.add_argument("--points", type=_positive, default=5, help="lrs in the starting grid (default: 5)")
     p.add_argument("--step", type=_factor, default=2.0, help="factor between grid lrs, > 1 (default: 2)")
@@ -125,6 +126,8 @@ def calibrate(args) -> int:
     from bench.runner import calibrate as cal
 
     study = studies.load(args.study)
+    if args.data:  # the budget's grid on other data: the budget as run says so in the record
+        study = studies.with_data(study, args.budget, args.data)
     out = record_path(args, study.name)
     cal.run(study, args.budget, _launch_options(args), _run_options(args), families=args.families,
             models=_tuple(args.models), seeds=args.seeds, points=args.points, step=args.step, out=out)
