@@ -44,7 +44,7 @@ def carried(record: dict, rung: str, n: int, e: int) -> list[dict]:
         if c["rung"] == rung and c["train_images"] == n and c["epochs"] < e:
             for r in c["arms"]:
                 if r["error"] <= THRESHOLD:
-                    out[(r["model"], r["optimizer"])] = {**r, "carried_from": key}
+                    out[(r["model"], r["optimizer"])] = {**r, "carried_from": r.get("carried_from", key)}
     return list(out.values())
 
 
