@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench import models, recipe as recipes
+from bench import models, provenance, recipe as recipes
 from bench.complexity import complexity
 from bench.data import DataBundle, DataError, load_data, make_loader
 from bench.distributed import DistEnv
@@ -271,4 +271,5 @@ def _result(t: Trainer, chance: float, diverged: bool, seconds: float) -> dict:
         gflops=cx["flops"] / 1e9, params_m=cx["params"] / 1e6, acts_m=cx["acts"] / 1e6,
         resolution=t.resolution, batch_size=t.cfg.batch_size, lr_used=t.lr, data=t.cfg.data,
         device=str(t.device), world_size=t.dist.world_size, host=socket.gethostname(), curve=curve,
+        provenance=provenance.of(t.cfg.data),
     )

@@ -26,7 +26,7 @@ COLUMNS = {
 }  # fmt: skip
 # what the runner copies from an engine result into the trial's user attrs
 RESULT_FIELDS = ("error", "raw_error", "diverged", "num_classes", "chance", "gflops", "params_m", "acts_m",
-                 "resolution", "batch_size", "data", "seconds", "curve")  # fmt: skip
+                 "resolution", "batch_size", "data", "seconds", "curve", "provenance")  # fmt: skip
 
 
 def upgrade(rec: dict) -> dict:

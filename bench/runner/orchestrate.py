@@ -16,6 +16,7 @@ from pathlib import Path
 
 from optuna.trial import TrialState
 
+from bench import provenance
 from bench.core.identity import finished, fuse_key
 from bench.core.errors import UserError
 from bench.io import atomic_write_bytes, atomic_write_json
@@ -93,6 +94,10 @@ def execute(name: str, specs: list[TrialSpec], seed: int, lopts: launch.LaunchOp
                                         "running": counts["attach"], "to run": counts["run"]}))
         if note:
             log(note)
+        mixed = provenance.mixes([_provenance(s.out_dir) for s in slots if s.action in ("done", "record")])
+        if mixed:
+            log(f"note: finished trials of this study came from other code than this checkout's: {', '.join(mixed)}; "
+                f"they are kept as they are, and new trials run with this code (result.json: provenance)")
         paired = plan.pairing(specs, seed, ropts.reference)
         if paired:
             log(paired)
@@ -295,6 +300,12 @@ def _last_attempt(out_dir: Path) -> dict:
 def _locked(where: StudyDir, dry_run: bool):
     """The study's lock, except for a dry run (which writes nothing)."""
     return contextlib.nullcontext() if dry_run else where.lock("running it")
+
+
+def _provenance(out_dir: Path) -> dict:
+    """The provenance in a trial dir's result.json ({} when it has none: a result from before it was recorded)."""
+    result = _read_json(out_dir / "result.json")
+    return (result.get("provenance") if isinstance(result, dict) else None) or {}
 
 
 def _read_json(path: Path):
