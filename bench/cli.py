@@ -37,8 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:  # UserError and AnalysisError alike: one line, exit 2
         print(f"bench {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"bench {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:  # one line; the runner says what survives
+        print(f"bench {args.command}: interrupted" + (f": {e}" if str(e) else ""), file=sys.stderr)
         return 130
 
 

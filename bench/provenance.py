@@ -25,12 +25,14 @@ def _git(*args: str) -> str | None:
 
 @functools.cache
 def code() -> dict:
-    """``suite`` (the package version) and, in a git checkout, ``commit`` and ``dirty``: whether tracked
-    files outside ``results/`` (where running studies write their records) differ from the commit."""
+    """``suite`` (the package version) and, in a git checkout, ``commit``, ``bench_tree`` (the git hash of
+    the training code, ``bench/``: commits that only add records or docs keep it) and ``dirty``: whether
+    tracked files outside ``results/`` (where running studies write their records) differ from the commit."""
     out = {"suite": metadata.version("hpbench")}
     commit = _git("rev-parse", "HEAD")
     if commit:
         out["commit"] = commit
+        out["bench_tree"] = _git("rev-parse", "HEAD:bench")
         out["dirty"] = bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"))
     return out
 
@@ -46,12 +48,14 @@ def of(data: str) -> dict:
 
 
 def mixes(stored: list[dict]) -> list[str]:
-    """What differs between the provenance of stored results and this code: 'commit a1b2c3d (3 trials)', ..."""
+    """What differs between the provenance of stored results and this code: 'commit a1b2c3d (3 trials)', ...
+    A commit counts as other code when its training code differs (``bench_tree``, where both record it)."""
     here = {**code(), **libraries()}
     seen: dict[str, int] = {}
     for p in stored:
         for key in ("suite", "commit", *libraries()):
-            if p.get(key) is not None and p.get(key) != here.get(key):
+            same_code = key == "commit" and p.get("bench_tree") is not None and p["bench_tree"] == here.get("bench_tree")
+            if p.get(key) is not None and p.get(key) != here.get(key) and not same_code:
                 label = f"{key} {str(p[key])[:12]}"
                 seen[label] = seen.get(label, 0) + 1
     return [f"{label} ({n} trial{'s' * (n > 1)})" for label, n in sorted(seen.items())]

@@ -10,6 +10,7 @@ written to ``results/<study>/design.json`` (layout.StudyDir.design), which ``ben
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -35,6 +36,9 @@ def run(study_def: Study, ov: Overrides, lopts: launch.LaunchOptions, ropts: orc
         raise StudyError(f"--until-decided grows a random search; study {study_def.name!r} has {study_def.points} points")
     if max_points < start:
         raise StudyError(f"--max-points {max_points} is below the study's {start} points")
+    if not claims_mod.pairs(plan.models):
+        raise StudyError(f"--until-decided has no claim to decide: models {', '.join(plan.models)} hold no ViTp/ViTc "
+                         "pair of the same size (e.g. --models vitp_mini vitc_mini)")
     design = claims_mod.Design.grown(start, max_points)
     seed = plan.seed
     where = StudyDir(ropts.results, study_def.name)
@@ -42,7 +46,7 @@ def run(study_def: Study, ov: Overrides, lopts: launch.LaunchOptions, ropts: orc
     if ropts.dry_run:
         return 0
     record = dict(alpha=design.alpha, looks=list(design.looks), rule=design.describe(), claims=claims or "all",
-                  started=time.strftime("%Y-%m-%dT%H:%M:%S"), rounds=[])
+                  started=_started(where.design), rounds=[])
     code = 0
     for n in design.looks:
         code = orchestrate.execute(study_def.name, expand(study_def, replace(ov, trials=n)), seed, lopts,
@@ -93,6 +97,14 @@ def _plan(study_def, ov, lopts, ropts, design: claims_mod.Design, claims, seed) 
         lines.append(cost.text)
     return "\n".join(lines)
 
+
+
+def _started(path: Path) -> str:
+    """When the study was first grown: a rerun (a resume) keeps the first run's time."""
+    try:
+        return str(json.loads(path.read_text())["started"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return time.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _num(v: float) -> float | None:

@@ -115,8 +115,7 @@ def execute(name: str, specs: list[TrialSpec], seed: int, lopts: launch.LaunchOp
             failed = _launch_and_wait(slots, launcher, bar, ropts.poll_s, per_job, fuse)
         except KeyboardInterrupt:
             bar.close()
-            log("interrupted: submitted jobs keep running; rerun the same command to pick them up")
-            raise
+            raise KeyboardInterrupt("submitted jobs keep running; rerun the same command to pick them up") from None
         except OSError as e:  # a full disk or a read-only folder under the runner: nothing finished is lost
             bar.close()
             raise UserError(f"cannot write {e.filename or where.root}: {e.strerror or e}; submitted jobs keep "
@@ -125,6 +124,9 @@ def execute(name: str, specs: list[TrialSpec], seed: int, lopts: launch.LaunchOp
         bar.close()
     for s, reason in failed:
         log(f"FAILED {s.spec.key}: {reason}")
+    c = bar.counts
+    log(f"{name}: {c['done']} of {len(slots)} trials finished ({c['diverged']} diverged), {len(failed)} failed; "
+        f"records in {where.root}")
     return 1 if failed else 0
 
 

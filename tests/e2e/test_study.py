@@ -135,3 +135,20 @@ def test_calibrate_records_its_own_grid(tmp_path, monkeypatch):
         assert w["lr_scale"] == round(w["centre"] / w["paper_good_value"], 4)
     assert len(trials(tmp_path, "calibrate_tiny")) == sum(
         json.loads(Path(f"{f}.json").read_text())["trials"] for f in ("vit", "regnety"))
+
+
+def test_until_decided_grows_by_looks_and_a_rerun_keeps_its_start(tmp_path, monkeypatch, capsys):
+    """--until-decided trains the first look, then the doubled one, writes each look's verdicts to
+    design.json, and ends each round with a summary line even without a progress bar; a rerun trains
+    nothing and keeps the study's first start time."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["run", "--study", "lr_wd", "--models", "vitp_mini", "vitc_mini", "--optimizer", "adamw", "--trials", "2",
+            "--until-decided", "--max-points", "4", "--epochs", "1", "--cluster", "debug", *TINY]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    design = json.loads((tmp_path / "results/lr_wd/design.json").read_text())
+    assert design["looks"] == [2, 4] and [r["points"] for r in design["rounds"]] == [2, 4]
+    assert "lr_wd: 4 of 4 trials finished" in out and "lr_wd: 8 of 8 trials finished" in out
+    assert main(argv) == 0
+    assert json.loads((tmp_path / "results/lr_wd/design.json").read_text())["started"] == design["started"]
+    assert len(trials(tmp_path)) == 8

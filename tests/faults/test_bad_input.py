@@ -335,3 +335,10 @@ def test_a_journal_on_a_read_only_mount(tmp_path, monkeypatch, capsys):
         assert "lr_wd/vitp_mini/adamw/local      2" in capsys.readouterr().out  # every trial still there
     finally:
         subprocess.run(["umount", str(ro)])
+
+
+def test_until_decided_without_a_vit_pair_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    err = one_line(capsys, "run", "--study", "lr_wd", "--models", "vitc_mini", "--optimizer", "adamw",
+                   "--until-decided", "--dry-run", "--no-estimate")
+    assert "no claim to decide" in err and "vitp_mini vitc_mini" in err

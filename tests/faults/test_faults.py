@@ -223,6 +223,7 @@ def test_ctrl_c_in_a_terminal_leaves_the_jobs_training(tmp_path):
     assert runner.wait(timeout=60) == 130
     out = runner.stdout.read()
     assert "submitted jobs keep running" in out and "Traceback" not in out
+    assert sum("interrupted" in line for line in out.splitlines()) == 1, out  # one line, as docs/storage.md says
     time.sleep(1)
     assert training and all(alive(p) or (d / "result.json").exists() for d in training for p in trees[d])
     deadline = time.time() + 240

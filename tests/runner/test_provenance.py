@@ -12,8 +12,10 @@ def test_mixes_names_what_differs_and_counts_trials():
     here = {**provenance.code(), **provenance.libraries()}
     same = dict(here)
     assert provenance.mixes([same, {}, {"torch": None}]) == []  # unknown is not different
-    other = {**here, "commit": "0" * 40, "torch": "1.0.0"}
+    other = {**here, "commit": "0" * 40, "bench_tree": "1" * 40, "torch": "1.0.0"}
     assert provenance.mixes([other, other, same]) == ["commit 000000000000 (2 trials)", "torch 1.0.0 (2 trials)"]
+    records_only = {**here, "commit": "0" * 40}  # a later commit that changed no training code
+    assert provenance.mixes([records_only]) == [] if here.get("bench_tree") else ["commit 000000000000 (1 trial)"]
     assert provenance.of("synthetic:300")["data"] == "synthetic:300"
 
 
@@ -30,7 +32,7 @@ def test_a_result_records_its_provenance_and_a_resume_names_other_code(tmp_path,
     capsys.readouterr()
     assert main(argv + ["--dry-run"]) == 0
     assert "other code" not in capsys.readouterr().out
-    result["provenance"] = {**p, "commit": "f" * 40}
+    result["provenance"] = {**p, "commit": "f" * 40, "bench_tree": "e" * 40}
     result_file.write_text(json.dumps(result))
     assert main(argv + ["--dry-run"]) == 0
     out = capsys.readouterr().out
