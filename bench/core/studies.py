@@ -2,8 +2,8 @@
 which applies the command line's overrides to it and says what to run (:class:`Plan`).
 
 **Where study files come from.** ``load(name)`` reads ``studies/<name>.toml`` in the working
-directory if there is one, else the study shipped with bench (package data, ``bench/studies``);
-``load(path)`` reads any ``.toml``.
+directory if there is one, else bench's own (a checkout's top-level ``studies/``, shipped in the
+wheel as ``bench/studies/``); ``load(path)`` reads any ``.toml``.
 
 **Precedence,** applied in ``resolve`` and nowhere else: a command-line override, else the
 budget's value, else the study file's, else the paper's (``bench.core.paper``: Table 4's ranges
@@ -17,7 +17,6 @@ as it is; the engine then scales the trial's lr linearly to its batch (``bench.r
 """
 from __future__ import annotations
 
-import importlib.resources
 import math
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -277,11 +276,16 @@ def _local_dir() -> Path:
     return Path.cwd() / "studies"
 
 
+def own_dir() -> Path:
+    """bench's own study files: ``bench/studies/`` of an installed wheel, else the ``studies/`` beside
+    the bench package (a checkout's top level)."""
+    package = Path(__file__).resolve().parents[1]
+    return package / "studies" if (package / "studies").is_dir() else package.parent / "studies"
+
+
 def available() -> list[str]:
     """Names of the studies: a ``studies/`` folder in the working directory, and bench's own."""
-    own = [p.name[:-5] for p in importlib.resources.files("bench.studies").iterdir() if p.name.endswith(".toml")]
-    local = [p.stem for p in _local_dir().glob("*.toml")]
-    return sorted(set(own) | set(local))
+    return sorted({p.stem for d in (own_dir(), _local_dir()) for p in d.glob("*.toml")})
 
 
 def load(name_or_path: str) -> Study:
@@ -292,7 +296,7 @@ def load(name_or_path: str) -> Study:
     elif (_local_dir() / f"{name_or_path}.toml").is_file():
         source = _local_dir() / f"{name_or_path}.toml"
     else:
-        source = importlib.resources.files("bench.studies") / f"{name_or_path}.toml"
+        source = own_dir() / f"{name_or_path}.toml"
     if not source.is_file():
         raise StudyError(f"unknown study {name_or_path!r}; valid: {', '.join(available()) or '(none)'} "
                          "(or the path of a .toml file)")
@@ -304,7 +308,7 @@ def load(name_or_path: str) -> Study:
         raise StudyError(f"{source}: not valid TOML: {e}") from None
     except OSError as e:
         raise StudyError(f"{source}: cannot read it: {e.strerror or e}") from None
-    return parse(raw, name=Path(str(source)).stem, path=Path(str(source)))
+    return parse(raw, name=source.stem, path=source)
 
 
 def text(study: Study) -> str:
