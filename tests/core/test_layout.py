@@ -4,7 +4,7 @@ import os
 import time
 
 from bench.core import layout
-from bench.core.layout import StudyDir, TrialDir
+from bench.core.layout import StudyDir
 
 
 def test_a_trial_folder_reads_back_what_it_wrote(tmp_path):

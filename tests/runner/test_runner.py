@@ -218,3 +218,17 @@ def test_fused_jobs_hold_whole_groups_of_trials_differing_in_lr_wd(tmp_path, mon
     store = storage.Store.open(tmp_path / "results" / "mini" / "optuna.journal", create=False)
     done = [t for name, _ in store.summaries() for t in store.trials(name) if t.state == TrialState.COMPLETE]
     assert len(done) == 12
+
+
+def test_the_start_up_scripts_study_is_one_bench_reads(tmp_path, capsys):
+    """scripts/cli_startup.py (docs' start-up numbers) seeds a study of 16 recorded trials that the
+    commands it times read."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("cli_startup", Path(__file__).resolve().parents[2] / "scripts" / "cli_startup.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    script.seed(tmp_path / "results")
+    assert main(["status", "--study", "lr_wd", "--results", str(tmp_path / "results")]) == 0
+    assert capsys.readouterr().out.count("lr_wd/") == 4
+    assert len(export.table(storage.Store.open(tmp_path / "results" / "lr_wd" / "optuna.journal").optuna)) == 16
