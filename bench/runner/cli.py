@@ -1,4 +1,5 @@
-"""``bench run``, ``bench status``, ``bench export``: the runner's subcommands."""
+"""The runner's subcommands: ``bench run``, ``bench calibrate``, ``bench status``, ``bench export`` and
+``bench repair``."""
 from __future__ import annotations
 
 import argparse
