@@ -73,6 +73,10 @@ class StudyDir:
     def trial(self, key: str) -> TrialDir:
         return TrialDir(self.trials / key)
 
+    def trial_dirs(self) -> list[TrialDir]:
+        """The study's trial folders, by key."""
+        return [TrialDir(p) for p in sorted(self.trials.iterdir()) if p.is_dir()] if self.trials.is_dir() else []
+
     @property
     def submitit(self) -> Path:
         return self.root / "submitit"

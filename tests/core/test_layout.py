@@ -27,6 +27,7 @@ def test_a_trial_folder_reads_back_what_it_wrote(tmp_path):
     assert trial.error_line() is None and not trial.error.exists()
     trial.result.write_text("[1, 2")
     assert trial.read_result() is None
+    assert StudyDir(tmp_path, "s").trial_dirs() == [trial] and StudyDir(tmp_path, "none").trial_dirs() == []
 
 
 def test_calibration_and_references_live_where_the_layout_says():
