@@ -23,7 +23,7 @@ def _build(tmp: Path) -> Path:
         else:
             shutil.copy(ROOT / name, src / name)
     out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                          "-w", str(tmp / "dist"), str(src)], capture_output=True, text=True)
+                          "-w", str(tmp / "dist"), "."], cwd=src, capture_output=True, text=True)  # cwd: nothing shadows
     assert out.returncode == 0, out.stderr
     (wheel,) = (tmp / "dist").glob("hpbench-*.whl")
     return wheel
