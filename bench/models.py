@@ -1,8 +1,10 @@
-"""The paper's models, registered in timm: ViTp / ViTc (1/4/18/36 GF), RegNetY (1/4/16/32 GF).
+"""The paper's models, registered in timm: ViTp / ViTc (1/4/18/36 GF), RegNetY (1/4/16/32 GF), the
+stem ablation's ViTc S1-S4, and their laptop-scale ladder (1/4/18 MF): one entrypoint per name of
+``bench.core.models.ARCHS``, generated from that table.
 
 After ``import bench``, ``timm.create_model("vitc_1gf", num_classes=10, img_size=64)`` works.
-Architectures follow Xiao et al. 2021 (Table 1, Table 2) and the authors' pycls configs; see
-``shared/reference/paper.md``.  Small ``*_mini`` variants are sized for 32 px laptop studies.
+Architectures follow Xiao et al. 2021 (Table 1, Table 2) and the authors' pycls configs (docs/models.md:
+the architectures, the laptop-scale models and where each differs from pycls).
 
 ``create`` also builds any other timm model by name and user factories named ``module:function``.
 """
@@ -17,7 +19,6 @@ from functools import partial
 from pathlib import Path
 
 import timm
-import torch
 from timm.layers import ConvNormAct, PatchEmbed
 from timm.models import get_pretrained_cfg_value, register_model
 from timm.models.regnet import RegNet, RegNetCfg, adjust_widths_groups_comp
@@ -26,7 +27,7 @@ from torch import nn
 from torch.nn import init
 
 from bench.core import models as names
-from bench.core.models import ARCHS, MODEL_NAMES, RegNetArch, UnknownModelError, ViTArch, cwd_on_path
+from bench.core.models import ALIASES, ARCHS, MODEL_NAMES, RegNetArch, UnknownModelError, ViTArch, cwd_on_path
 
 
 class ConvStem(nn.Module):
@@ -67,7 +68,7 @@ class ConvStem(nn.Module):
 
 
 def init_vit_pycls(model: VisionTransformer) -> None:
-    """The pycls ViT initialisation (paper.md): stem, MLP Xavier, zero head, pos N(0, .02)."""
+    """The pycls ViT initialisation (docs/models.md): stem, MLP Xavier, zero head, pos N(0, .02)."""
     for name, m in model.named_modules():
         if isinstance(m, nn.Conv2d) and name == "patch_embed.proj" and isinstance(model.patch_embed, PatchEmbed):
             fan_in = m.in_channels * m.kernel_size[0] * m.kernel_size[1]
@@ -213,204 +214,28 @@ def _where(e: BaseException) -> str:
     return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}{at}"
 
 
-def _registered(name: str, pretrained: bool, kwargs: dict) -> nn.Module:
-    """The body of every entrypoint below: build a bench model from scratch (no pretrained weights)."""
-    if pretrained:
-        raise ValueError(f"{name}: no pretrained weights (trained from scratch, as in the paper)")
-    for k in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):
-        kwargs.pop(k, None)
-    return create(name, **kwargs)
-
-
-# timm entrypoints, one per bench model (timm.create_model("vitc_1gf", num_classes=10, img_size=64)).
-
-@register_model
-def vitp_1gf(pretrained=False, **kwargs):
-    """vitp_1gf: ViTp."""
-    return _registered("vitp_1gf", pretrained, kwargs)
-
-
-@register_model
-def vitp_4gf(pretrained=False, **kwargs):
-    """vitp_4gf: ViTp."""
-    return _registered("vitp_4gf", pretrained, kwargs)
-
-
-@register_model
-def vitp_18gf(pretrained=False, **kwargs):
-    """vitp_18gf: ViTp."""
-    return _registered("vitp_18gf", pretrained, kwargs)
-
-
-@register_model
-def vitp_36gf(pretrained=False, **kwargs):
-    """vitp_36gf: ViTp."""
-    return _registered("vitp_36gf", pretrained, kwargs)
-
-
-@register_model
-def vitc_1gf(pretrained=False, **kwargs):
-    """vitc_1gf: ViTc."""
-    return _registered("vitc_1gf", pretrained, kwargs)
-
-
-@register_model
-def vitc_4gf(pretrained=False, **kwargs):
-    """vitc_4gf: ViTc."""
-    return _registered("vitc_4gf", pretrained, kwargs)
-
-
-@register_model
-def vitc_18gf(pretrained=False, **kwargs):
-    """vitc_18gf: ViTc."""
-    return _registered("vitc_18gf", pretrained, kwargs)
-
-
-@register_model
-def vitc_36gf(pretrained=False, **kwargs):
-    """vitc_36gf: ViTc."""
-    return _registered("vitc_36gf", pretrained, kwargs)
-
-
-@register_model
-def vitc_4gf_s1(pretrained=False, **kwargs):
-    """vitc_4gf_s1: ViTc."""
-    return _registered("vitc_4gf_s1", pretrained, kwargs)
-
-
-@register_model
-def vitc_4gf_s2(pretrained=False, **kwargs):
-    """vitc_4gf_s2: ViTc."""
-    return _registered("vitc_4gf_s2", pretrained, kwargs)
-
-
-@register_model
-def vitc_4gf_s3(pretrained=False, **kwargs):
-    """vitc_4gf_s3: ViTc."""
-    return _registered("vitc_4gf_s3", pretrained, kwargs)
-
-
-@register_model
-def vitc_4gf_s4(pretrained=False, **kwargs):
-    """vitc_4gf_s4: ViTc."""
-    return _registered("vitc_4gf_s4", pretrained, kwargs)
-
-
-@register_model
-def regnety_1gf(pretrained=False, **kwargs):
-    """regnety_1gf: RegNetY."""
-    return _registered("regnety_1gf", pretrained, kwargs)
-
-
-@register_model
-def regnety_4gf(pretrained=False, **kwargs):
-    """regnety_4gf: RegNetY."""
-    return _registered("regnety_4gf", pretrained, kwargs)
-
-
-@register_model
-def regnety_16gf(pretrained=False, **kwargs):
-    """regnety_16gf: RegNetY."""
-    return _registered("regnety_16gf", pretrained, kwargs)
-
-
-@register_model
-def regnety_32gf(pretrained=False, **kwargs):
-    """regnety_32gf: RegNetY."""
-    return _registered("regnety_32gf", pretrained, kwargs)
-
-
-@register_model
-def vitp_1mf(pretrained=False, **kwargs):
-    """vitp_1mf: ViTp."""
-    return _registered("vitp_1mf", pretrained, kwargs)
-
-
-@register_model
-def vitc_1mf(pretrained=False, **kwargs):
-    """vitc_1mf: ViTc."""
-    return _registered("vitc_1mf", pretrained, kwargs)
-
-
-@register_model
-def vitp_4mf(pretrained=False, **kwargs):
-    """vitp_4mf: ViTp."""
-    return _registered("vitp_4mf", pretrained, kwargs)
-
-
-@register_model
-def vitc_4mf(pretrained=False, **kwargs):
-    """vitc_4mf: ViTc."""
-    return _registered("vitc_4mf", pretrained, kwargs)
-
-
-@register_model
-def vitp_18mf(pretrained=False, **kwargs):
-    """vitp_18mf: ViTp."""
-    return _registered("vitp_18mf", pretrained, kwargs)
-
-
-@register_model
-def vitc_18mf(pretrained=False, **kwargs):
-    """vitc_18mf: ViTc."""
-    return _registered("vitc_18mf", pretrained, kwargs)
-
-
-@register_model
-def regnety_1mf(pretrained=False, **kwargs):
-    """regnety_1mf: RegNetY."""
-    return _registered("regnety_1mf", pretrained, kwargs)
-
-
-@register_model
-def regnety_4mf(pretrained=False, **kwargs):
-    """regnety_4mf: RegNetY."""
-    return _registered("regnety_4mf", pretrained, kwargs)
-
-
-@register_model
-def regnety_18mf(pretrained=False, **kwargs):
-    """regnety_18mf: RegNetY."""
-    return _registered("regnety_18mf", pretrained, kwargs)
-
-
-@register_model
-def vitc_4mf_s1(pretrained=False, **kwargs):
-    """vitc_4mf_s1: ViTc."""
-    return _registered("vitc_4mf_s1", pretrained, kwargs)
-
-
-@register_model
-def vitc_4mf_s2(pretrained=False, **kwargs):
-    """vitc_4mf_s2: ViTc."""
-    return _registered("vitc_4mf_s2", pretrained, kwargs)
-
-
-@register_model
-def vitc_4mf_s3(pretrained=False, **kwargs):
-    """vitc_4mf_s3: ViTc."""
-    return _registered("vitc_4mf_s3", pretrained, kwargs)
-
-
-@register_model
-def vitc_4mf_s4(pretrained=False, **kwargs):
-    """vitc_4mf_s4: ViTc."""
-    return _registered("vitc_4mf_s4", pretrained, kwargs)
-
-
-@register_model
-def vitp_mini(pretrained=False, **kwargs):
-    """vitp_mini: ViTp, the earlier name of vitp_4mf."""
-    return _registered("vitp_mini", pretrained, kwargs)
-
-
-@register_model
-def vitc_mini(pretrained=False, **kwargs):
-    """vitc_mini: ViTc, the earlier name of vitc_4mf."""
-    return _registered("vitc_mini", pretrained, kwargs)
-
-
-@register_model
-def regnety_mini(pretrained=False, **kwargs):
-    """regnety_mini: RegNetY, the earlier name of regnety_4mf."""
-    return _registered("regnety_mini", pretrained, kwargs)
+def _label(name: str) -> str:
+    """What a bench model is, for its entrypoint's docstring: 'ViTc', 'RegNetY, the earlier name of regnety_4mf'."""
+    a = ARCHS[name]
+    kind = "RegNetY" if isinstance(a, RegNetArch) else "ViTp" if a.stem is None else "ViTc"
+    return kind + (f", the earlier name of {ALIASES[name]}" if name in ALIASES else "")
+
+
+def _entrypoint(name: str):
+    """timm's entrypoint of a bench model, registered under the model's own name: it builds the model
+    from scratch (no pretrained weights); timm.create_model("vitc_1gf", num_classes=10, img_size=64)."""
+
+    def build(pretrained=False, **kwargs) -> nn.Module:
+        if pretrained:
+            raise ValueError(f"{name}: no pretrained weights (trained from scratch, as in the paper)")
+        for k in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):
+            kwargs.pop(k, None)
+        return create(name, **kwargs)
+
+    build.__name__ = build.__qualname__ = name  # timm registers a function under its __name__
+    build.__doc__ = f"{name}: {_label(name)}."
+    return register_model(build)
+
+
+for _name in MODEL_NAMES:
+    _entrypoint(_name)

@@ -20,6 +20,7 @@ import time
 
 from bench.core import models as names
 from bench.core.dataspec import DECODES
+from bench.core.identity import DEFAULT_RECIPE
 from bench.recipe import RECIPES
 
 # torch, timm and the models are imported where used: `bench perf --help` must answer at once
@@ -62,7 +63,7 @@ def _batch(batch_size, resolution, num_classes, device):
     return x, y
 
 
-def ours_step(model: str, resolution: int, batch_size: int, device: str = "cpu", recipe: str = "light",
+def ours_step(model: str, resolution: int, batch_size: int, device: str = "cpu", recipe: str = DEFAULT_RECIPE,
               num_classes: int = 1000, compile: bool = False):
     """``(step(i), device)`` running ``Trainer.step`` (the real training step) on a fixed batch."""
     from bench.trial import TrialConfig, Trainer
@@ -107,7 +108,7 @@ def bare_step(model: str, resolution: int, batch_size: int, device: str = "cpu",
 
 
 def compare(model: str, resolution: int, batch_size: int, device: str = "cpu", steps: int = 10, rounds: int = 5,
-            recipe: str = "light", compile: bool = False) -> tuple[float, float]:
+            recipe: str = DEFAULT_RECIPE, compile: bool = False) -> tuple[float, float]:
     """Best-of-``rounds`` img/s of ours and bare, timed in alternation so both see the same machine load;
     with ``compile`` both forwards are compiled (round 0, untimed, pays the compilation)."""
     ours, dev = ours_step(model, resolution, batch_size, device, recipe, compile=compile)
@@ -231,7 +232,8 @@ def register(sub) -> None:
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     p.add_argument("--steps", type=int, default=10, help="timed steps per round")
     p.add_argument("--rounds", type=int, default=5, help="alternating rounds of ours and bare; the best of each counts")
-    p.add_argument("--recipe", choices=list(RECIPES), default="light", help="paper or light (default: light)")
+    p.add_argument("--recipe", choices=list(RECIPES), default=DEFAULT_RECIPE,
+                   help=f"paper or light (default: {DEFAULT_RECIPE})")
     p.add_argument("--data", help="also time this data's train loader, e.g. imagefolder:DIR (see bench train --data)")
     p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="loader processes (with --data)")
     p.add_argument("--decode", choices=DECODES, default="auto", help="where JPEGs are decoded (with --data)")

@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # torch and timm are imported where used: the CLI reads OPTIM
     from torch import nn
 
 from bench.core.paper import BATCH as BASE_BATCH  # the paper's lrs are for this batch; scaled linearly to the one used
-from bench.core.studies import OPTIMIZERS, RECIPES as RECIPE_NAMES
+from bench.core.identity import OPTIMIZERS, RECIPE_NAMES
 
 
 @dataclass(frozen=True)

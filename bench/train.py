@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from bench.core.dataspec import USAGE as DATA_USAGE
+from bench.core.identity import DEFAULT_BATCH, DEFAULT_RECIPE
 from bench.recipe import OPTIMIZERS, RECIPES
 
 
@@ -53,11 +54,12 @@ def register(sub) -> None:
     p.add_argument("--lr", type=float, required=True, help="learning rate for batch 2048 (scaled linearly)")
     p.add_argument("--wd", type=float, required=True, help="weight decay")
     p.add_argument("--epochs", type=int, required=True, help="epochs to train")
-    p.add_argument("--batch-size", type=int, default=128, help="batch size, even (default: 128)")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help=f"batch size, even (default: {DEFAULT_BATCH})")
     p.add_argument("--data", default="synthetic", help=f"a data spec: {DATA_USAGE}")
     p.add_argument("--res", type=int, help="resolution (default: the model's own)")
     p.add_argument("--seed", type=int, default=0, help="training seed (default: 0)")
-    p.add_argument("--recipe", choices=list(RECIPES), default="light", help="paper or light (default: light; docs/recipe.md)")
+    p.add_argument("--recipe", choices=list(RECIPES), default=DEFAULT_RECIPE,
+                   help=f"paper or light (default: {DEFAULT_RECIPE}; docs/recipe.md)")
     p.add_argument("--device", help="cpu | cuda | cuda:N (default: cuda if available)")
     p.add_argument("--compile", action="store_true", help="torch.compile the training forward (pays off on GPU)")
     p.add_argument("--out", help="trial directory (checkpoint + result.json); rerun to resume")

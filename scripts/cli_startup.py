@@ -38,16 +38,18 @@ def seed(results: Path) -> None:
     """A lr_wd study of 16 finished trials (errors made up: only the commands' start-up is timed)."""
     sys.path.insert(0, str(ROOT))
     from bench.core import studies
+    from bench.core.layout import StudyDir
     from bench.runner import storage
-    from bench.runner.specs import Overrides, expand
+    from bench.runner.specs import expand
 
     store = storage.Store.open(StudyDir(results, "lr_wd").journal)
-    for i, s in enumerate(expand(studies.load("lr_wd"), Overrides(models=("vitp_mini", "vitc_mini"), trials=4))):
+    specs = expand(studies.load("lr_wd"), studies.Overrides(models=("vitp_mini", "vitc_mini"), trials=4))
+    for i, s in enumerate(specs):
         err = 20.0 + (7 * i) % 30
         store.complete(store.start(store.optuna_study(s, 0), s), dict(
-            error=err, ema_error=err, diverged=False, num_classes=10, chance=90.0, gflops=0.0045, params_m=0.2,
-            acts_m=0.05, resolution=32, batch_size=s.batch_size, data=s.data, seconds=1.0,
-            curve=[dict(epoch=1, train_loss=1.0, error=err, ema_error=err, img_per_s=1.0, seconds=1.0,
+            error=err, raw_error=err, diverged=False, num_classes=10, chance=90.0, gflops=0.0045, params_m=0.2,
+            acts_m=0.05, resolution=32, batch_size=s.cfg.batch_size, data=s.cfg.data, seconds=1.0,
+            curve=[dict(epoch=1, train_loss=1.0, error=err, raw_error=err, img_per_s=1.0, seconds=1.0,
                         peak_mem_mb=1.0)]), host="h", job_id="1")
 
 

@@ -11,6 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
+from bench.core.layout import StudyDir
 from bench.perf import PEAK_BF16_TFLOPS
 
 
@@ -20,7 +21,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, required=True)
     p.add_argument("--fuse", type=int, required=True)
     a = p.parse_args()
-    results = [json.loads(f.read_text()) for f in sorted(a.study_dir.glob("trials/*/result.json"))]
+    results = [r for r in (t.read_result() for t in StudyDir(a.study_dir.parent, a.study_dir.name).trial_dirs()) if r]
     out = dict(fuse=a.fuse, trials=len(results), seconds=a.seconds, trials_per_hour=len(results) / a.seconds * 3600)
     if results:
         import torch

@@ -16,11 +16,13 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
-
 from bench.core import dataspec
 from bench.core.errors import UserError
+from bench.core.layout import TrialDir
 
+OPTIMIZERS = ("adamw", "sgd")
+RECIPE_NAMES = ("paper", "light")  # bench.recipe.RECIPES, named here so that names are checked without torch
+DEFAULT_BATCH, DEFAULT_RECIPE = 128, "light"  # a trial's, a budget's and `bench train`'s
 NOT_IDENTITY = ("device", "compile")  # where and how a trial runs: a result is the same run whatever they were
 KEY_FIELDS = ("model", "optimizer", "epochs", "seed")  # the readable part of a key (with the point)
 DIGEST_FIELDS = ("data", "recipe", "batch_size", "resolution", "lr", "wd")  # hashed after the budget, in this order
@@ -41,11 +43,11 @@ class TrialConfig:
     lr: float
     wd: float
     epochs: int
-    batch_size: int = 128
+    batch_size: int = DEFAULT_BATCH
     data: str = "synthetic"
     resolution: int | None = None
     seed: int = 0
-    recipe: str = "light"
+    recipe: str = DEFAULT_RECIPE
     device: str | None = None
     compile: bool = False  # torch.compile the training forward
 
@@ -58,7 +60,6 @@ class TrialConfig:
     def validate(self) -> None:
         """Raise TrialError for values no training can use."""
         from bench.core import models
-        from bench.core.studies import OPTIMIZERS, RECIPES
 
         try:
             models.check(self.model)  # a bench model, a timm name or a module:function whose module exists
@@ -66,7 +67,7 @@ class TrialConfig:
             raise TrialError(str(e)) from None
         checks = [
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
-            (self.recipe in RECIPES, f"recipe must be one of {', '.join(RECIPES)}"),
+            (self.recipe in RECIPE_NAMES, f"recipe must be one of {', '.join(RECIPE_NAMES)}"),
             (self.lr > 0 and math.isfinite(self.lr), f"lr must be a positive number, got {self.lr}"),
             (self.wd >= 0 and math.isfinite(self.wd), f"wd must be >= 0, got {self.wd}"),
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
@@ -139,9 +140,6 @@ def same_run(stored, cfg: TrialConfig) -> bool:
 
 
 def finished(out_dir, cfg: TrialConfig) -> dict | None:
-    """The result in ``out_dir/result.json`` if it is ``cfg``'s run, else None."""
-    try:
-        result = json.loads((Path(out_dir) / "result.json").read_text())
-    except (OSError, ValueError):
-        return None
+    """The result in the trial folder ``out_dir`` if it is ``cfg``'s run, else None."""
+    result = TrialDir(out_dir).read_result()
     return result if isinstance(result, dict) and same_run(result.get("config"), cfg) else None

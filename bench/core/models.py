@@ -102,7 +102,6 @@ ARCHS.update({old: ARCHS[new] for old, new in ALIASES.items()})
 MODEL_NAMES = list(ARCHS)
 
 
-
 def family(name: str) -> str | None:
     """A bench model's family, 'vit' or 'regnety' (its lr/wd ranges); None for any other model.
 
@@ -110,13 +109,6 @@ def family(name: str) -> str | None:
     """
     s = ARCHS.get(name)
     return None if s is None else "vit" if isinstance(s, ViTArch) else "regnety"
-
-
-def arch(name: str) -> ViTArch | RegNetArch:
-    """The architecture of a bench model; unknown names list the valid ones."""
-    if name not in ARCHS:
-        raise UnknownModelError(name)
-    return ARCHS[name]
 
 
 def check(name: str) -> None:

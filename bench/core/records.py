@@ -1,13 +1,15 @@
-"""The records contract, said once: how a stored trial becomes one row of the tidy table.
+"""The records contract, said once: the user attrs the runner writes into optuna (docs/storage.md)
+and how a stored trial becomes one row of the tidy table, each written and read here.
 
-``bench export``, :func:`analysis.load_trials` and the report all build their table here, and
-the runner stores exactly :data:`RESULT_FIELDS` of an engine result (docs/storage.md). The module
-lives on the analysis side and imports neither torch nor ``bench``: the runner imports it, so the
-dependency runs one way (bench -> analysis) and the analysis side stays installable alone.
+The runner stores :func:`study_attrs`, :func:`trial_attrs` and :func:`result_attrs` (exactly
+:data:`RESULT_FIELDS` of an engine result); ``bench export``, :func:`analysis.load_trials` and the
+report build their table with :func:`from_storage` / :func:`tidy`. Part of the foundation: it
+imports neither torch nor the engine, the runner or ``analysis``.
 """
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -27,6 +29,50 @@ COLUMNS = {
 # what the runner copies from an engine result into the trial's user attrs
 RESULT_FIELDS = ("error", "raw_error", "diverged", "num_classes", "chance", "gflops", "params_m", "acts_m",
                  "resolution", "batch_size", "data", "seconds", "curve", "provenance")  # fmt: skip
+SEARCH = ("space", "sampling_seed")  # what a stored study must agree on to take more trials
+
+
+def chance_error(num_classes):
+    """The top-1 error (%) of a guess: a diverged trial's error (a number, or a column of them)."""
+    return 100.0 * (1.0 - 1.0 / num_classes)
+
+
+def study_attrs(spec, sampling_seed: int) -> dict:
+    """The user attrs of the optuna study that holds a trial spec (bench.runner.specs.TrialSpec)."""
+    c = spec.cfg
+    return dict(study=spec.study_name, model=c.model, optimizer=c.optimizer, budget=spec.budget, family=spec.family,
+                space={"lr": list(spec.space[0]), "wd": list(spec.space[1])}, sampling_seed=sampling_seed)
+
+
+def search(attrs: dict) -> dict:
+    """The :data:`SEARCH` attrs of a study's user attrs (None where absent)."""
+    return {"space": attrs.get("space"), "sampling_seed": sampling_seed(attrs)}
+
+
+def sampling_seed(attrs: dict) -> int | None:
+    """A study's sampling seed; journals written before 0.2 name the attr ``sampler_seed``."""
+    return attrs.get("sampling_seed", attrs.get("sampler_seed"))
+
+
+def trial_attrs(spec) -> dict:
+    """The user attrs a trial starts with: its place in the study and its ``key``."""
+    c = spec.cfg
+    return dict(study=spec.study_name, model=c.model, optimizer=c.optimizer, budget=spec.budget, epochs=c.epochs,
+                seed=c.seed, point=spec.point, key=spec.key, job_id="", host="")
+
+
+def key(trial) -> str | None:
+    """A stored trial's ``key`` (its trial folder's name); None for a trial that bench did not start."""
+    return trial.user_attrs.get("key")
+
+
+def result_attrs(result: dict, host: str, job_id) -> dict:
+    """The user attrs an engine result adds to its trial: its :data:`RESULT_FIELDS` as plain JSON, and
+    where it ran."""
+    result = upgrade(result)
+    res = json.loads(json.dumps({k: result.get(k) for k in RESULT_FIELDS}, default=float))
+    res["diverged"] = bool(res["diverged"])
+    return {**res, "host": host, "job_id": str(job_id)}
 
 
 def upgrade(rec: dict) -> dict:
@@ -44,12 +90,12 @@ def value(result: dict) -> float | None:
     return float(v) if v is not None and math.isfinite(v) else None
 
 
-def row(trial, study_attrs: dict, study_name: str) -> dict:
-    """One table row from an optuna FrozenTrial and its study's user attrs."""
+def row(trial, of_study: dict, study_name: str) -> dict:
+    """One table row from an optuna FrozenTrial and its study's user attrs (``of_study``)."""
     parts = identity.parse_study_name(study_name)
-    attrs = {**parts, **study_attrs, **upgrade(dict(trial.user_attrs)), **trial.params}
-    attrs.setdefault("sampling_seed", attrs.get("sampler_seed"))  # the attr's name before 0.2
-    space = study_attrs.get("space") or {}
+    attrs = {**parts, **of_study, **upgrade(dict(trial.user_attrs)), **trial.params}
+    attrs["sampling_seed"] = sampling_seed(attrs)
+    space = of_study.get("space") or {}
     for hp in ("lr", "wd"):  # the searched window, from the study's attrs
         attrs[f"{hp}_low"], attrs[f"{hp}_high"] = (space.get(hp) or (None, None))[:2]
     out = {c: attrs.get(c) for c in COLUMNS}
@@ -92,7 +138,7 @@ def tidy(df: pd.DataFrame) -> pd.DataFrame:
             df[c] = df[c].astype("string")
     for c in ("study", "model", "family", "optimizer", "budget", "state"):
         df[c] = df[c].fillna("")
-    df["chance"] = df["chance"].fillna(100.0 * (1.0 - 1.0 / df["num_classes"].astype(float)))
+    df["chance"] = df["chance"].fillna(chance_error(df["num_classes"].astype(float)))
     complete = df["state"].eq("COMPLETE")
     div = df["diverged"].map(lambda v: str(v).lower() in ("true", "1", "1.0")).astype(bool)
     df["diverged"] = (div | (complete & ~np.isfinite(df["error"]))) & complete

@@ -15,7 +15,7 @@ over more than 8x) the record names the models whose optimum the window misses. 
 runs on every arm. The per-model optima are the budget's tuned values (``[budgets.B.tuned]``) for
 studies of tuned points (the paper's Table 4 left, tuned per model and optimizer).
 
-The trials live in an ordinary study storage (``results/calibrate_<study>/``), so a stopped
+The trials live in an ordinary study storage (``<results>/calibrate_<study>/``), so a stopped
 calibration resumes; the record (json) holds every mean, the optima, the windows and the lines to
 paste into the study file.
 """
@@ -31,8 +31,9 @@ import pandas as pd
 
 from bench.core import records
 from bench.core.identity import TrialConfig
+from bench.core.layout import StudyDir, calibration_name
 from bench.runner import orchestrate
-from bench.core.studies import Overrides, Plan, Study, StudyError, resolve
+from bench.core.studies import Overrides, Resolved, Study, StudyError, resolve
 from bench.runner.specs import TrialSpec
 
 SPARE = 2.0  # a window holds an optimum with this factor to spare on either side
@@ -53,8 +54,8 @@ class Grid:
         return self.centre0 * step**k
 
 
-def _plan(study: Study, budget_name: str, models=None) -> Plan:
-    """The budget's plan over bench's own models (the families calibrate sets the windows of)."""
+def _own_models(study: Study, budget_name: str, models=None) -> Resolved:
+    """The study under the budget, over bench's own models (the families calibrate sets the windows of)."""
     from bench.core import models as registry
 
     budget = study.budget(budget_name)
@@ -68,18 +69,18 @@ def _plan(study: Study, budget_name: str, models=None) -> Plan:
 
 def grids(study: Study, budget_name: str, families, points: int, models=None) -> list[Grid]:
     """The starting grids: ``points`` lrs centred on each window's current centre, wd at its geometric centre."""
-    plan = _plan(study, budget_name, models)
+    resolved = _own_models(study, budget_name, models)
     by_family: dict[str, list[str]] = {}
-    for m in plan.models:
-        by_family.setdefault(plan.family_of[m], []).append(m)
+    for m in resolved.models:
+        by_family.setdefault(resolved.family_of[m], []).append(m)
     unknown = sorted(set(families or ()) - set(by_family))
     if unknown:
         raise StudyError(f"no models of family {unknown[0]!r} in budget {budget_name!r}; "
                          f"families there: {', '.join(sorted(by_family))}")
     out = []
     for fam in families or sorted(by_family):
-        for opt in plan.optimizers:
-            window = plan.window(by_family[fam][0], opt)
+        for opt in resolved.optimizers:
+            window = resolved.window(by_family[fam][0], opt)
             lo = -(points // 2)
             out.append(Grid(fam, opt, tuple(by_family[fam]), window.good_lr, window.wd.centre, list(range(lo, lo + points))))
     return out
@@ -87,12 +88,13 @@ def grids(study: Study, budget_name: str, families, points: int, models=None) ->
 
 def specs(study: Study, budget_name: str, grid: Grid, step: float, seeds: int, max_k: int) -> list[TrialSpec]:
     """The trials of a grid: every model x lr x seed at the budget's first epochs."""
-    plan = _plan(study, budget_name, grid.models)
+    resolved = _own_models(study, budget_name, grid.models)
     space = ((grid.lr(-max_k, step), grid.lr(max_k, step)), tuple(study.window(grid.family, grid.optimizer).wd))
-    return [TrialSpec(study=f"calibrate_{study.name}", budget=budget_name, family=grid.family, point=k, space=space,
-                      cfg=TrialConfig(model=m, optimizer=grid.optimizer, lr=grid.lr(k, step), wd=grid.wd,
-                                      epochs=plan.epochs[0], batch_size=plan.budget.batch_for(m), data=plan.data,
-                                      resolution=plan.resolution, seed=s, recipe=plan.budget.recipe))
+    return [TrialSpec(study_name=calibration_name(study.name), budget=budget_name, family=grid.family, point=k,
+                      space=space, cfg=TrialConfig(model=m, optimizer=grid.optimizer, lr=grid.lr(k, step), wd=grid.wd,
+                                                   epochs=resolved.epochs[0], batch_size=resolved.budget.batch_for(m),
+                                                   data=resolved.data, resolution=resolved.resolution, seed=s,
+                                                   recipe=resolved.budget.recipe))
             for m in grid.models for k in grid.ks for s in range(seeds)]
 
 
@@ -127,7 +129,8 @@ def run(study: Study, budget_name: str, lopts, ropts, *, families=None, models=N
     if seeds < 2 or points < 3 or not (math.isfinite(step) and step > 1):
         raise StudyError(f"calibration needs >= 2 seeds, >= 3 grid points and a step > 1 "
                          f"(got {seeds}, {points}, {step})")
-    name, tic = f"calibrate_{study.name}", time.time()
+    name, tic = calibration_name(study.name), time.time()
+    out = Path(out or StudyDir(ropts.results, name).calibration(budget_name))
     todo = grids(study, budget_name, families, points, models)
     max_k = points + max_extend
     for _ in range(2 * max_extend + 1):
@@ -153,8 +156,8 @@ def run(study: Study, budget_name: str, lopts, ropts, *, families=None, models=N
 
 
 def _record(study: Study, budget_name: str, todo: list[Grid], df: pd.DataFrame, step: float, seeds: int,
-            seconds: float, out: Path | None, log) -> dict:
-    plan = _plan(study, budget_name)
+            seconds: float, out: Path, log) -> dict:
+    resolved = _own_models(study, budget_name)
     rows, scale, tuned = [], {}, {}
     for g in todo:
         m = means(df, g)
@@ -174,11 +177,10 @@ def _record(study: Study, budget_name: str, todo: list[Grid], df: pd.DataFrame, 
             family_optimum=g.lr(opt["family"], step), centre=c, window=[c / 8, c * 4],
             bracketed=all(opt[mod] not in edges for mod in opt), misses=[list(model_lr)[i] for i in missed],
             paper_good_value=good, lr_scale=scale[g.family][g.optimizer]))
-    record = dict(study=study.name, budget=budget_name, epochs=plan.epochs[0], data=plan.data,
-                  recipe=plan.budget.recipe, seeds=seeds, step=step, spare=SPARE, metric="error (EMA model, best epoch)",
+    record = dict(study=study.name, budget=budget_name, epochs=resolved.epochs[0], data=resolved.data,
+                  recipe=resolved.budget.recipe, seeds=seeds, step=step, spare=SPARE, metric="error (EMA model, best epoch)",
                   trials=sum(sum(r["runs"]) for r in rows), seconds=round(seconds, 1), windows=rows,
                   toml=toml_line(scale), tuned=tuned, tuned_toml=tuned_lines(budget_name, tuned))
-    out = Path(out or Path("results") / f"calibrate_{study.name}" / f"{budget_name}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=1) + "\n")
     log(describe(record))

@@ -1,4 +1,5 @@
-"""``bench run``, ``bench status``, ``bench export``: the runner's subcommands."""
+"""The runner's subcommands: ``bench run``, ``bench calibrate``, ``bench status``, ``bench export`` and
+``bench repair``."""
 from __future__ import annotations
 
 import argparse
@@ -99,10 +100,9 @@ def run(args) -> int:
     for name in args.models or ():  # before optuna and pandas load (a second)
         models.check(name)
     from bench.runner import orchestrate
-    from bench.runner.specs import Overrides
 
     study = studies.load(args.study)
-    ov = Overrides(budget=args.budget, models=_tuple(args.models), optimizers=_tuple(args.optimizer),
+    ov = studies.Overrides(budget=args.budget, models=_tuple(args.models), optimizers=_tuple(args.optimizer),
                    trials=args.trials, epochs=_tuple(args.epochs), data=args.data, seed=args.seed, seeds=args.seeds,
                    family=args.family, resolution=args.res, compile=args.compile)
     if args.until_decided is not None:
@@ -136,14 +136,14 @@ def calibrate(args) -> int:
 
 def record_path(args, study: str) -> Path:
     """Where ``bench calibrate`` writes its record, checked writable now, not after hours of training."""
-    from analysis.reference import REFERENCE_DIR
+    from bench.core import layout
 
     if args.write_reference and args.out:
         raise UserError("--out and --write-reference both say where the record goes: give one")
     if args.write_reference:
-        out = REFERENCE_DIR / "calibration" / f"{study}_{args.budget}.json"
+        out = layout.reference_calibration(study, args.budget)
     else:
-        out = Path(args.out) if args.out else StudyDir(args.results, f"calibrate_{study}").calibration(args.budget)
+        out = Path(args.out) if args.out else StudyDir(args.results, layout.calibration_name(study)).calibration(args.budget)
     _writable(out, "--write-reference" if args.write_reference else "--out")
     return out
 
@@ -151,6 +151,7 @@ def record_path(args, study: str) -> Path:
 def status(args) -> int:
     """Print done / diverged / running / stale / failed counts and the best error per
     study/model/optimizer/budget."""
+    from bench.core import records
     from bench.runner import orchestrate, progress
 
     rows = []
@@ -159,7 +160,11 @@ def status(args) -> int:
             if args.study and attrs.get("study") != args.study:
                 continue
             where = study_dir or StudyDir(args.results, attrs.get("study", ""))
-            alive = lambda t, where=where: orchestrate.job_alive(where.trial(t.user_attrs.get("key", "")))  # noqa: E731
+
+            def alive(t, where=where):
+                key = records.key(t)
+                return key is not None and orchestrate.job_alive(where.trial(key))
+
             rows.append((name, progress.counts(store.trials(name), alive)))
     if not rows:
         raise UserError(f"no trials stored{' for study ' + repr(args.study) if args.study else ''} "

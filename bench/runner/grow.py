@@ -18,41 +18,42 @@ from pathlib import Path
 from analysis import claims as claims_mod, verdict
 from bench.core import records
 from bench.io import atomic_write_json
-from bench.runner import launch, orchestrate, plan
-from bench.runner.specs import Overrides, expand, resolve
+from bench.runner import launch, orchestrate, preflight
+from bench.runner.specs import expand
 from bench.core import studies
 from bench.core.layout import StudyDir
-from bench.core.studies import Study, StudyError
+from bench.core.studies import Overrides, Study, StudyError, resolve
 
-def run(study_def: Study, ov: Overrides, lopts: launch.LaunchOptions, ropts: orchestrate.RunOptions,
+
+def run(study: Study, ov: Overrides, lopts: launch.LaunchOptions, ropts: orchestrate.RunOptions,
         claims: list[str], max_points: int, log=print) -> int:
     """Grow the study round by round; returns the last round's exit code (1 if some trials failed)."""
     unknown = sorted(set(claims) - set(claims_mod.CLAIMS))
     if unknown:
         raise StudyError(f"--until-decided: unknown claim {unknown[0]!r}; valid: {', '.join(claims_mod.CLAIMS)}")
-    plan = resolve(study_def, ov)
-    start = plan.points
-    if study_def.points != "random":
-        raise StudyError(f"--until-decided grows a random search; study {study_def.name!r} has {study_def.points} points")
+    resolved = resolve(study, ov)
+    start = resolved.n_points
+    if study.kind != "random":
+        raise StudyError(f"--until-decided grows a random search; study {study.name!r} has {study.kind} points")
     if max_points < start:
         raise StudyError(f"--max-points {max_points} is below the study's {start} points")
-    if not claims_mod.pairs(plan.models):
-        raise StudyError(f"--until-decided has no claim to decide: models {', '.join(plan.models)} hold no ViTp/ViTc "
+    if not claims_mod.pairs(resolved.models):
+        raise StudyError(f"--until-decided has no claim to decide: models {', '.join(resolved.models)} hold no ViTp/ViTc "
                          "pair of the same size (e.g. --models vitp_mini vitc_mini)")
     design = claims_mod.Design.grown(start, max_points)
-    seed = plan.seed
-    where = StudyDir(ropts.results, study_def.name)
-    log(_plan(study_def, ov, lopts, ropts, design, claims, seed))
+    seed = resolved.seed
+    where = StudyDir(ropts.results, study.name)
+    log(_rounds(study, ov, lopts, ropts, design, claims))
     if ropts.dry_run:
         return 0
     record = dict(alpha=design.alpha, looks=list(design.looks), rule=design.describe(), claims=claims or "all",
                   started=_started(where.design), rounds=[])
     code = 0
     for n in design.looks:
-        code = orchestrate.execute(study_def.name, expand(study_def, replace(ov, trials=n)), seed, lopts,
-                                   replace(ropts, estimate=False), log, study_text=studies.text(study_def))
-        store = orchestrate.open_store(study_def.name, ropts)
-        df = records.from_storage(store.optuna, [study_def.name])
+        code = orchestrate.execute(study.name, expand(study, replace(ov, trials=n)), seed, lopts,
+                                   replace(ropts, estimate=False), log, study_text=studies.text(study))
+        store = orchestrate.open_store(study.name, ropts)
+        df = records.from_storage(store.optuna, [study.name])
         f = verdict.findings(df, design=design, power=False)
         waited = [c for c in f["claims"] if not claims or c.claim in claims]
         record["rounds"].append(dict(points=n, time=time.strftime("%Y-%m-%dT%H:%M:%S"), claims=[
@@ -70,33 +71,32 @@ def run(study_def: Study, ov: Overrides, lopts: launch.LaunchOptions, ropts: orc
     return code
 
 
-def _plan(study_def, ov, lopts, ropts, design: claims_mod.Design, claims, seed) -> str:
-    """The rounds and, from the plan's own estimate, what each would cost."""
+def _rounds(study: Study, ov: Overrides, lopts, ropts, design: claims_mod.Design, claims) -> str:
+    """The rounds and, from the run's own estimate, what each would cost."""
     lines = [f"--until-decided ({', '.join(claims) or 'every claim'}): {design.describe()}"]
     if not ropts.estimate:
         return "\n".join(lines + [f"  round {i + 1}: {n} points per arm" for i, n in enumerate(design.looks)])
-    specs = expand(study_def, replace(ov, trials=design.looks[-1]))
-    store = orchestrate.open_store(study_def.name, ropts)
+    specs = expand(study, replace(ov, trials=design.looks[-1]))
+    store = orchestrate.open_store(study.name, ropts)
     done = set()
     if store is not None:
-        done = {t.user_attrs.get("key") for name, _ in store.summaries()
+        done = {records.key(t) for name, _ in store.summaries()
                 for t in store.trials(name) if t.state.name == "COMPLETE"}
     todo = [s for s in specs if s.key not in done]
-    launcher = launch.make(lopts, StudyDir(ropts.results, study_def.name).submitit,
+    launcher = launch.make(lopts, StudyDir(ropts.results, study.name).submitit,
                            factories=any(":" in s.cfg.model for s in todo))
-    cost = plan.estimate(todo, launcher, ropts.trials_per_job) if todo else None
+    cost = preflight.estimate(todo, launcher, ropts.trials_per_job) if todo else None
     prev, total = 0, 0.0
     for i, n in enumerate(design.looks):
         rnd = [s for s in todo if prev <= s.point < n]
         wall = cost.wall(rnd) if cost else 0.0
         total += wall
-        lines.append(f"  round {i + 1}: points {prev}..{n - 1} per arm, {len(rnd)} trials to train, ~{plan._dur(wall)} "
-                     f"(cumulative ~{plan._dur(total)})")
+        lines.append(f"  round {i + 1}: points {prev}..{n - 1} per arm, {len(rnd)} trials to train, ~{preflight.duration(wall)} "
+                     f"(cumulative ~{preflight.duration(total)})")
         prev = n
     if cost:
         lines.append(cost.text)
     return "\n".join(lines)
-
 
 
 def _started(path: Path) -> str:

@@ -1,7 +1,6 @@
 """What runs on a worker: one trial as a submitit Checkpointable (requeue resumes from disk)."""
 from __future__ import annotations
 
-import json
 import os
 import socket
 import threading
@@ -12,9 +11,9 @@ from pathlib import Path
 import submitit
 
 from bench.core.identity import TrialConfig
+from bench.core.layout import TrialDir
 
 HEARTBEAT_S = 5.0
-ERROR_FILE = "error.txt"
 
 
 class TrialJob(submitit.helpers.Checkpointable):
@@ -53,7 +52,7 @@ class TrialJob(submitit.helpers.Checkpointable):
         finally:
             stop.set()
         if len(results) == 1 and results[0] is None:  # a job of one trial fails as that trial did
-            raise RuntimeError(read_error(outs[0]) or "the trial failed")
+            raise RuntimeError(TrialDir(outs[0]).error_line() or "the trial failed")
         return results
 
     def _units(self) -> list[list[int]]:
@@ -70,11 +69,12 @@ class TrialJob(submitit.helpers.Checkpointable):
         log = lambda *a: print(*a, flush=True)  # noqa: E731
         for _, out in members if rank0 else ():
             out.mkdir(parents=True, exist_ok=True)
-            (out / ERROR_FILE).unlink(missing_ok=True)
-            _append(out / "attempts.jsonl", dict(
+            trial = TrialDir(out)
+            trial.clear_error()
+            trial.add_attempt(dict(
                 job_id=env.job_id, host=socket.gethostname(), pid=os.getpid(), time=time.time(), tasks=env.num_tasks,
-                restart=int(os.environ.get("SLURM_RESTART_COUNT", 0)),
-                checkpoint=(out / "checkpoint.pt").exists(), fused=len(members)))
+                restart=int(os.environ.get("SLURM_RESTART_COUNT", 0)), checkpoint=trial.checkpoint.exists(),
+                fused=len(members)))
         try:
             if len(members) == 1:
                 from bench.trial import run_trial
@@ -85,15 +85,9 @@ class TrialJob(submitit.helpers.Checkpointable):
             return run_fused(members, log=log)
         except Exception as e:  # recorded as these trials' failure; their chunk-mates go on
             for _, out in members if rank0 else ():
-                (out / ERROR_FILE).write_text(f"{type(e).__name__}: {e}\n\n{traceback.format_exc()}")
+                TrialDir(out).write_error(f"{type(e).__name__}: {e}\n\n{traceback.format_exc()}")
             print(f"trial(s) in {', '.join(str(o) for _, o in members)} failed: {type(e).__name__}: {e}", flush=True)
             return [None] * len(members)
-
-
-def read_error(out_dir: Path) -> str | None:
-    """The first line of the error a job left in its trial dir, if any."""
-    p = Path(out_dir) / ERROR_FILE
-    return p.read_text().splitlines()[0] if p.exists() else None
 
 
 def _export_distributed() -> None:
@@ -107,11 +101,7 @@ def _heartbeat(outs: list[Path], stop: threading.Event) -> None:
     while True:
         for out in outs:
             if out.is_dir():
-                (out / "heartbeat").touch()
+                TrialDir(out).beat()
         if stop.wait(HEARTBEAT_S):
             return
 
-
-def _append(path: Path, record: dict) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")

@@ -6,7 +6,6 @@ is recorded without retraining; ``job.json`` + ``heartbeat`` tell whether its jo
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import socket
 import time
@@ -20,13 +19,13 @@ from bench import provenance
 from bench.core.identity import finished, fuse_key
 from bench.core.errors import UserError
 from bench.io import atomic_write_bytes, atomic_write_json
-from bench.core.layout import StudyDir
-from bench.runner import launch, plan, storage
-from bench.runner.job import HEARTBEAT_S, read_error
+from bench.core.layout import StudyDir, TrialDir
+from bench.runner import launch, preflight, storage
+from bench.runner.job import HEARTBEAT_S
 from bench.runner.progress import Bar
-from bench.runner.specs import CONFIRM_SEED0, Overrides, TrialSpec, confirm, expand, resolve, specs_of
+from bench.runner.specs import CONFIRM_SEED0, TrialSpec, confirm, expand, specs_of
 from bench.core import studies
-from bench.core.studies import Study, StudyError
+from bench.core.studies import Overrides, Study, StudyError, resolve
 
 HOST = socket.gethostname()
 STALE_S = 6 * HEARTBEAT_S  # a heartbeat older than this (and no live job) means the job is gone
@@ -51,18 +50,18 @@ class Slot:
 
     spec: TrialSpec
     optuna_name: str  # the optuna study holding the trial
-    out_dir: Path
+    trial: TrialDir
     trial_id: int | None = None
     action: str = "run"  # done | record | attach | run
     job_id: str = ""
     store: storage.Store | None = None
 
 
-def run(study_def: Study, ov: Overrides, lopts: launch.LaunchOptions, ropts: RunOptions, log=print) -> int:
+def run(study: Study, ov: Overrides, lopts: launch.LaunchOptions, ropts: RunOptions, log=print) -> int:
     """Run (or resume) a study; returns the exit code (1 if some trials failed)."""
-    plan = resolve(study_def, ov)
-    confirm = (lambda store: _confirm_specs(study_def, ov, store, plan.seed, ropts.confirm)) if ropts.confirm else None
-    return execute(study_def.name, specs_of(plan), plan.seed, lopts, ropts, log, confirm, studies.text(study_def))
+    resolved = resolve(study, ov)
+    confirm = (lambda store: _confirm_specs(study, ov, store, resolved.seed, ropts.confirm)) if ropts.confirm else None
+    return execute(study.name, specs_of(resolved), resolved.seed, lopts, ropts, log, confirm, studies.text(study))
 
 
 def open_store(name: str, ropts: RunOptions) -> storage.Store | None:
@@ -77,7 +76,7 @@ def execute(name: str, specs: list[TrialSpec], seed: int, lopts: launch.LaunchOp
     ``study_text`` (the study file as read) is kept beside the results: a report shows what the
     trials ran with, not what the file says later."""
     where = StudyDir(ropts.results, name)
-    note = plan.check(specs, lopts.cluster)
+    note = preflight.check(specs, lopts.cluster)
     database = bool(ropts.storage) and storage.is_url(ropts.storage)
     if database:  # nothing to heal: opened first, a database that cannot be opened leaves no lock file behind
         store = storage.Store.open(ropts.storage, create=not ropts.dry_run)
@@ -90,18 +89,18 @@ def execute(name: str, specs: list[TrialSpec], seed: int, lopts: launch.LaunchOp
         counts = Counter(s.action for s in slots)
         todo = [s.spec for s in slots if s.action == "run"]
         launcher = launch.make(lopts, where.submitit, factories=any(":" in s.cfg.model for s in todo))
-        log(plan.describe(specs, todo, {"finished": counts["done"], "to record": counts["record"],
+        log(preflight.describe(specs, todo, {"finished": counts["done"], "to record": counts["record"],
                                         "running": counts["attach"], "to run": counts["run"]}))
         if note:
             log(note)
-        mixed = provenance.mixes([_provenance(s.out_dir) for s in slots if s.action in ("done", "record")])
+        mixed = provenance.mixes([_provenance(s.trial) for s in slots if s.action in ("done", "record")])
         if mixed:
             log(f"note: finished trials of this study came from other code than this checkout's: {', '.join(mixed)}; "
                 f"they are kept as they are, and new trials run with this code (result.json: provenance)")
-        paired = plan.pairing(specs, seed, ropts.reference)
+        paired = preflight.pairing(specs, seed, ropts.reference)
         if paired:
             log(paired)
-        cost = plan.estimate(todo, launcher, ropts.trials_per_job) if ropts.estimate and todo else None
+        cost = preflight.estimate(todo, launcher, ropts.trials_per_job) if ropts.estimate and todo else None
         fuse = getattr(launcher, "fuse", 1)
         per_job = -(-(ropts.trials_per_job or (cost.per_job if cost else 1)) // fuse) * fuse  # whole fused groups
         if cost:
@@ -153,14 +152,14 @@ def _launch_and_wait(slots: list[Slot], launcher: launch.Launcher, bar: Bar, pol
             chunks.append([queue.popleft() for _ in range(min(per_job, len(queue)))])
         if chunks:
             for s in (s for c in chunks for s in c):
-                s.out_dir.mkdir(parents=True, exist_ok=True)
+                s.trial.path.mkdir(parents=True, exist_ok=True)
                 if s.trial_id is None:
                     s.trial_id = s.store.start(s.optuna_name, s.spec)
-            jobs = launcher.submit([[(s.spec.cfg, s.out_dir) for s in c] for c in chunks])
+            jobs = launcher.submit([[(s.spec.cfg, s.trial.path) for s in c] for c in chunks])
             for chunk, job in zip(chunks, jobs):
                 for s in chunk:
                     s.job_id = str(job.job_id)
-                    atomic_write_json(s.out_dir / "job.json", dict(
+                    atomic_write_json(s.trial.job, dict(
                         cluster=launcher.opts.cluster, job_id=s.job_id, host=HOST, submitted=time.time(),
                         log=str(getattr(job, "paths", None) and job.paths.stdout)))
                     s.store.set_attrs(s.trial_id, job_id=s.job_id)
@@ -186,13 +185,13 @@ def _reconcile(specs: list[TrialSpec], store, seed: int, where: StudyDir, create
     trials_dir = where.trials
     dirs = {p.name for p in trials_dir.iterdir()} if trials_dir.is_dir() else set()
     for spec in specs:
-        optuna_name = spec.study_name
+        optuna_name = spec.optuna_name
         if optuna_name not in optuna_names:
             name = optuna_names[optuna_name] = store and store.optuna_study(spec, seed, create=create)
             keyed[optuna_name] = store.by_key(name) if name else {}
         key = spec.key
         trials = keyed[optuna_name].get(key, [])
-        slot = Slot(spec, optuna_names[optuna_name], trials_dir / key, store=store)
+        slot = Slot(spec, optuna_names[optuna_name], where.trial(key), store=store)
         if not trials and key not in dirs:
             slots.append(slot)
             continue
@@ -203,58 +202,58 @@ def _reconcile(specs: list[TrialSpec], store, seed: int, where: StudyDir, create
             slot.trial_id = store.trial_id(slot.optuna_name, [t for t in trials if t.state == TrialState.COMPLETE][-1])
         elif _result(slot) is not None:
             slot.action = "record"
-        elif job_alive(slot.out_dir):
-            slot.action, slot.job_id = "attach", (_read_json(slot.out_dir / "job.json") or {}).get("job_id", "")
+        elif job_alive(slot.trial):
+            slot.action, slot.job_id = "attach", slot.trial.read_job().get("job_id", "")
         slots.append(slot)
     return slots
 
 
-def job_alive(out_dir: Path) -> bool:
-    """A job of an earlier run still works in out_dir: its cluster says so or, where this
+def job_alive(trial: TrialDir) -> bool:
+    """A job of an earlier run still works on the trial: its cluster says so or, where this
     machine cannot ask (another host, no squeue), its heartbeat is fresh."""
-    info = _read_json(out_dir / "job.json")
+    info = trial.read_job()
     if not info:
         return False
     alive = launch.alive(info.get("cluster", ""), info.get("job_id", ""), info.get("host", ""))
     if alive is not None:
         return alive
-    beat = out_dir / "heartbeat"
-    return beat.exists() and time.time() - beat.stat().st_mtime < STALE_S
+    age = trial.beat_age()
+    return age is not None and age < STALE_S
 
 
 def _ended(s: Slot, job) -> bool:
     """The trial's result is on disk (its process may still be exiting: free the slot now) or its job ended."""
     if _result(s) is not None:
         return True
-    return not job_alive(s.out_dir) if job is None else job.done()
+    return not job_alive(s.trial) if job is None else job.done()
 
 
 def _finish(s: Slot, job) -> str:
-    """Record the trial in s.out_dir; returns 'done', 'diverged' or 'failed'."""
+    """Record the trial of s; returns 'done', 'diverged' or 'failed'."""
     if s.trial_id is None:
         s.trial_id = s.store.start(s.optuna_name, s.spec)
-    attempt = _last_attempt(s.out_dir)
+    attempt = s.trial.last_attempt()
     host, job_id = attempt.get("host", ""), attempt.get("job_id", s.job_id)
     result = _result(s)
     if result is not None:
         if s.store.complete(s.trial_id, result, host=host, job_id=job_id) == TrialState.COMPLETE:
             return "diverged" if result.get("diverged") else "done"
         return "failed"
-    info = _read_json(s.out_dir / "job.json") or {}
-    reason = read_error(s.out_dir) or _job_error(job) or f"job {job_id} ended without a result"
+    info = s.trial.read_job()
+    reason = s.trial.error_line() or _job_error(job) or f"job {job_id} ended without a result"
     s.store.fail(s.trial_id, f"{reason} (log: {info.get('log')})", host=host, job_id=job_id)
     return "failed"
 
 
 def _result(s: Slot) -> dict | None:
     """The engine's result.json in the trial dir, if it is this spec's run."""
-    return finished(s.out_dir, s.spec.cfg)
+    return finished(s.trial.path, s.spec.cfg)
 
 
-def _confirm_specs(study_def: Study, ov: Overrides, store, seed: int, n_best: int) -> list[TrialSpec]:
-    base = expand(study_def, replace(ov, seeds=1))
+def _confirm_specs(study: Study, ov: Overrides, store, seed: int, n_best: int) -> list[TrialSpec]:
+    base = expand(study, replace(ov, seeds=1))
     errors: dict = {}
-    for spec in {s.study_name: s for s in base}.values():
+    for spec in {s.optuna_name: s for s in base}.values():
         name = store and store.optuna_study(spec, seed, create=False)
         for t in store.trials(name, states=(TrialState.COMPLETE,)) if name else []:
             a = t.user_attrs
@@ -262,7 +261,7 @@ def _confirm_specs(study_def: Study, ov: Overrides, store, seed: int, n_best: in
                 errors.setdefault((a["model"], a["optimizer"], a["epochs"], a["point"]), []).append(t.value)
     specs = confirm(base, errors, n_best, ov.seeds or 1)
     if not specs:
-        raise StudyError(f"nothing to confirm: study {study_def.name!r} (budget {ov.budget!r}) has no finished "
+        raise StudyError(f"nothing to confirm: study {study.name!r} (budget {ov.budget!r}) has no finished "
                          "trials for these models/optimizers/epochs yet; run it first")
     return specs
 
@@ -286,33 +285,12 @@ def _job_error(job) -> str | None:
     return lines[-1].strip() if lines else type(exc).__name__
 
 
-def _last_attempt(out_dir: Path) -> dict:
-    """The last readable record of the trial's attempts (a torn or corrupt line is skipped)."""
-    p = out_dir / "attempts.jsonl"
-    for line in reversed(p.read_text(errors="replace").splitlines() if p.exists() else []):
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(rec, dict):
-            return rec
-    return {}
-
-
 def _locked(where: StudyDir, dry_run: bool):
     """The study's lock, except for a dry run (which writes nothing)."""
     return contextlib.nullcontext() if dry_run else where.lock("running it")
 
 
-def _provenance(out_dir: Path) -> dict:
-    """The provenance in a trial dir's result.json ({} when it has none: a result from before it was recorded)."""
-    result = _read_json(out_dir / "result.json")
+def _provenance(trial: TrialDir) -> dict:
+    """The provenance in a trial's result.json ({} when it has none: a result from before it was recorded)."""
+    result = trial.read_result()
     return (result.get("provenance") if isinstance(result, dict) else None) or {}
-
-
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-

@@ -6,6 +6,8 @@ from collections import Counter
 from optuna.trial import TrialState
 from tqdm import tqdm
 
+from bench.core import records
+
 COLUMNS = ("done", "diverged", "running", "stale", "failed", "best")
 
 
@@ -39,7 +41,7 @@ def counts(trials, alive=lambda trial: True) -> dict:
     gone: the next ``bench run`` reruns it), else failed."""
     by_key: dict = {}
     for t in trials:
-        by_key.setdefault(t.user_attrs.get("key", t.number), []).append(t)
+        by_key.setdefault(records.key(t) or t.number, []).append(t)  # a trial without a key counts alone
     out = Counter()
     best = None
     for ts in by_key.values():

@@ -7,7 +7,6 @@ finished key. The original file is kept beside the new one as ``<journal>.bak-<t
 """
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import time
@@ -17,8 +16,8 @@ import optuna
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
-from bench.core.layout import StudyDir
-from bench.core import journal
+from bench.core.layout import StudyDir, TrialDir
+from bench.core import journal, records
 from bench.runner.storage import Store
 
 
@@ -57,7 +56,7 @@ def _copy(old: Store, new: Store, results: dict[str, dict]) -> tuple[int, int, s
             new.optuna.set_study_user_attr(sid, k, v)
         last = {}
         for t in old.trials(study.study_name):
-            key = t.user_attrs.get("key", "")
+            key = records.key(t)
             last[key] = t
             if key not in results or t.state not in (TrialState.RUNNING, TrialState.COMPLETE):
                 new.add(study.study_name, t)
@@ -81,11 +80,8 @@ def _record(store: Store, study: str, trial, result: dict) -> None:
 def _results(trials_dir: Path | None) -> dict[str, dict]:
     """key -> result.json of every trial dir that has one."""
     out = {}
-    for p in sorted(trials_dir.glob("*/result.json")) if trials_dir and trials_dir.is_dir() else []:
-        try:
-            result = json.loads(p.read_text())
-        except (OSError, ValueError):
-            continue
+    for p in sorted(trials_dir.iterdir()) if trials_dir and trials_dir.is_dir() else []:
+        result = TrialDir(p).read_result() if p.is_dir() else None
         if isinstance(result, dict) and isinstance(result.get("config"), dict):  # not null, a list, ...
-            out[p.parent.name] = result
+            out[p.name] = result
     return out

@@ -1,4 +1,4 @@
-"""Expand a study's plan (``bench.core.studies.resolve``) into trial specs."""
+"""Expand a resolved study (``bench.core.studies.resolve``) into trial specs."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -6,8 +6,7 @@ from functools import cached_property
 
 from bench.core import identity
 from bench.core.identity import TrialConfig
-from bench.core.studies import Overrides, Plan, Study, resolve  # noqa: F401 (Overrides: the runner's input)
-from bench.runner import sampling
+from bench.core.studies import Overrides, Resolved, Study, resolve
 
 CONFIRM_SEED0 = 1000  # seeds of `--confirm` reruns start here, apart from the search seeds
 
@@ -16,7 +15,7 @@ CONFIRM_SEED0 = 1000  # seeds of `--confirm` reruns start here, apart from the s
 class TrialSpec:
     """One training run (``cfg``, what the engine trains) and its place in the study."""
 
-    study: str
+    study_name: str  # the bench study's
     budget: str
     family: str
     point: int
@@ -24,9 +23,9 @@ class TrialSpec:
     cfg: TrialConfig
 
     @property
-    def study_name(self) -> str:
+    def optuna_name(self) -> str:
         """The optuna study holding this trial (docs/storage.md)."""
-        return identity.study_name(self.study, self.cfg.model, self.cfg.optimizer, self.budget)
+        return identity.study_name(self.study_name, self.cfg.model, self.cfg.optimizer, self.budget)
 
     @cached_property
     def key(self) -> str:
@@ -39,28 +38,20 @@ def expand(study: Study, ov: Overrides) -> list[TrialSpec]:
     return specs_of(resolve(study, ov))
 
 
-def specs_of(plan: Plan) -> list[TrialSpec]:
-    """The trial specs of a plan."""
+def specs_of(r: Resolved) -> list[TrialSpec]:
+    """The trial specs of a resolved study."""
     out = []
-    for model in plan.models:
-        for opt in plan.optimizers:
-            window = plan.window(model, opt)
-            if plan.study.points == "tuned":  # a budget's own tuned point may lie outside the family's window
-                points = [plan.tuned(model, opt)]
-                window = window.including(*points[0])
-            else:  # drawn in the study's window, then scaled: bit for bit the lrs trials were keyed by before
-                fam = plan.family_of[model]
-                factor = plan.budget.lr_factor(fam, opt)
-                points = [(lr * factor, wd) for lr, wd in sampling.points(plan.seed, plan.points, plan.study.window(fam, opt))]
-            for point, (lr, wd) in enumerate(points):
-                for ep in plan.epochs:
-                    for s in range(plan.seeds):
+    for model in r.models:
+        for opt in r.optimizers:
+            space = tuple(r.space(model, opt))
+            for point, (lr, wd) in enumerate(r.lr_wd(model, opt)):
+                for ep in r.epochs:
+                    for s in range(r.seeds):
                         cfg = TrialConfig(model=model, optimizer=opt, lr=lr, wd=wd, epochs=ep,
-                                          batch_size=plan.budget.batch_for(model), data=plan.data,
-                                          resolution=plan.resolution, seed=s, recipe=plan.budget.recipe,
-                                          compile=plan.compile)
-                        out.append(TrialSpec(study=plan.study.name, budget=plan.budget.name,
-                                             family=plan.family_of[model], point=point, space=tuple(window), cfg=cfg))
+                                          batch_size=r.budget.batch_for(model), data=r.data, resolution=r.resolution,
+                                          seed=s, recipe=r.budget.recipe, compile=r.compile)
+                        out.append(TrialSpec(study_name=r.study.name, budget=r.budget.name, family=r.family_of[model],
+                                             point=point, space=space, cfg=cfg))
     return out
 
 

@@ -6,7 +6,6 @@ names its line and ``bench repair``) and, when opened for writing, healed of a t
 """
 from __future__ import annotations
 
-import json
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,8 +19,6 @@ from bench.core.storages import StorageError, cause, is_url, lost_connection, op
 from bench.runner.specs import TrialSpec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-SEED_ATTR, OLD_SEED_ATTR = "sampling_seed", "sampler_seed"  # journals before 0.2 hold the old name
 
 
 class StorageUnavailable(StorageError):
@@ -45,7 +42,7 @@ class Store:
     def optuna_study(self, spec: TrialSpec, sampling_seed: int, create: bool = True) -> str | None:
         """The name of spec's optuna study (created if ``create``, else None if absent), after checking
         that its search space and sampling seed are the study file's."""
-        name = spec.study_name
+        name, new = spec.optuna_name, records.study_attrs(spec, sampling_seed)
         with self._answering():
             try:
                 sid = self.optuna.get_study_id_from_name(name)
@@ -54,13 +51,11 @@ class Store:
                     return None
                 sid = self.optuna.create_new_study([StudyDirection.MINIMIZE], name)
             attrs = self.optuna.get_study_user_attrs(sid)
-            want = {"space": {"lr": list(spec.space[0]), "wd": list(spec.space[1])}, SEED_ATTR: sampling_seed}
             if "space" not in attrs:
-                for k, v in dict(study=spec.study, model=spec.cfg.model, optimizer=spec.cfg.optimizer, budget=spec.budget,
-                                 family=spec.family, **want).items():
+                for k, v in new.items():
                     self.optuna.set_study_user_attr(sid, k, v)
                 return name
-        have = {"space": attrs["space"], SEED_ATTR: attrs.get(SEED_ATTR, attrs.get(OLD_SEED_ATTR))}
+        have, want = records.search(attrs), records.search(new)
         for k, v in want.items():
             if have[k] != v:
                 raise StorageError(f"storage already holds study {name!r} with {k} {have[k]} but the study file "
@@ -80,9 +75,9 @@ class Store:
 
     def by_key(self, study: str) -> dict[str, list[FrozenTrial]]:
         """The study's trials grouped by their ``key`` user attr (oldest first)."""
-        out: dict[str, list] = {}
+        out: dict = {}
         for t in self.trials(study):
-            out.setdefault(t.user_attrs.get("key", ""), []).append(t)
+            out.setdefault(records.key(t), []).append(t)
         return out
 
     def trial_id(self, study: str, trial: FrozenTrial) -> int:
@@ -93,11 +88,8 @@ class Store:
 
     def start(self, study: str, spec: TrialSpec) -> int:
         """Add a RUNNING trial for spec (params, distributions, identity attrs); returns its trial id."""
-        c = spec.cfg
-        attrs = dict(study=spec.study, model=c.model, optimizer=c.optimizer, budget=spec.budget,
-                     epochs=c.epochs, seed=c.seed, point=spec.point, key=spec.key, job_id="", host="")
-        template = optuna.trial.create_trial(state=TrialState.RUNNING, params={"lr": c.lr, "wd": c.wd},
-                                             distributions=distributions(spec.space), user_attrs=attrs)
+        template = optuna.trial.create_trial(state=TrialState.RUNNING, params={"lr": spec.cfg.lr, "wd": spec.cfg.wd},
+                                             distributions=distributions(spec.space), user_attrs=records.trial_attrs(spec))
         return self.add(study, template)
 
     def add(self, study: str, template: FrozenTrial) -> int:
@@ -121,11 +113,9 @@ class Store:
     def complete(self, trial_id: int, result: dict, host: str, job_id: str) -> TrialState:
         """Record an engine result: COMPLETE with value = error (chance error if diverged; FAIL if
         the error is not finite); returns the state recorded."""
-        result = records.upgrade(result)
-        res = json.loads(json.dumps({k: result.get(k) for k in records.RESULT_FIELDS}, default=float))
-        res["diverged"] = bool(res["diverged"])
-        value = records.value(res)
-        self.set_attrs(trial_id, **res, host=host, job_id=str(job_id))
+        attrs = records.result_attrs(result, host, job_id)
+        value = records.value(attrs)
+        self.set_attrs(trial_id, **attrs)
         with self._answering():
             if value is None:
                 self.optuna.set_trial_user_attr(trial_id, "fail_reason", "the engine returned no finite error")

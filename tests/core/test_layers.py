@@ -53,7 +53,7 @@ def _resolve(target: str, mods) -> str | None:
 
 
 def _layer(m: str) -> str:
-    if m.startswith("bench.core") or m == "bench.studies":
+    if m.startswith("bench.core"):
         return "core"
     if m.startswith("analysis"):
         return "analysis"

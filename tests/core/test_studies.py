@@ -1,21 +1,14 @@
 """The study schema (bench.core.studies): study files, budgets, precedence, paired points."""
 from __future__ import annotations
 
-import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
-import optuna
 import pytest
 from helpers import MINI, RECORD_ATTRS, fake_result, write_study  # noqa: F401
-from optuna.trial import TrialState
 
-from bench.cli import main
-from bench.core import records, studies
-from bench.core.errors import UserError
-from bench.runner import export, sampling, specs, storage
-from bench.runner.launch import LaunchOptions, LocalLauncher
+from bench.core import records, sampling, studies
+from bench.runner import specs
 from bench.runner.specs import Overrides, expand
 
 
@@ -151,10 +144,10 @@ def test_common_random_numbers_pair_models():
 
 def test_sampling_is_seeded_and_prefix_stable():
     space = studies.Window(studies.Range(1e-4, 1e-2), studies.Range(1e-3, 1.0))
-    assert sampling.points(7, 10, space) == sampling.points(7, 10, space)
-    assert sampling.points(7, 10, space)[:4] == sampling.points(7, 4, space)
-    assert sampling.points(7, 4, space) != sampling.points(8, 4, space)
-    lrs = np.array([p[0] for p in sampling.points(0, 4000, space)])
+    assert sampling.pairs(7, 10, space) == sampling.pairs(7, 10, space)
+    assert sampling.pairs(7, 10, space)[:4] == sampling.pairs(7, 4, space)
+    assert sampling.pairs(7, 4, space) != sampling.pairs(8, 4, space)
+    lrs = np.array([p[0] for p in sampling.pairs(0, 4000, space)])
     assert lrs.min() >= 1e-4 and lrs.max() < 1e-2
     # log-uniform: each decade holds half the points
     assert abs(np.mean(lrs < 1e-3) - 0.5) < 0.03
@@ -179,3 +172,43 @@ vitp_mini = [0.5, 0.05]
     ss = expand(studies.load(write_study(tmp_path, text)), Overrides(models=("vitp_mini",), optimizers=("adamw",)))
     assert {(s.cfg.lr, s.cfg.wd) for s in ss} == {(0.5, 0.05)}
     assert ss[0].space[0][1] == 0.5 and ss[0].space[0][0] == 1e-4  # the window, widened to hold the point
+
+
+OLD = Path(__file__).resolve().parents[1] / "data" / "old_study"
+REFERENCE = Path(__file__).resolve().parents[2] / "results" / "reference"
+
+
+def test_draw_then_scale_gives_a_committed_old_journals_trials_bit_for_bit(tmp_path):
+    """tests/data/old_study (lr_scale 4): every recorded trial's lr, wd, key, search space and attrs are
+    what today's one draw-then-scale (Resolved.lr_wd) and records' writers make, to the last bit."""
+    import shutil
+
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    shutil.copy(OLD / "results" / "old" / "optuna.journal", tmp_path / "old.journal")  # read a copy: never the original
+    stored = JournalStorage(JournalFileBackend(str(tmp_path / "old.journal")))
+    made = {s.key: s for s in expand(studies.load(str(OLD / "old.toml")), Overrides(budget="tiny"))}
+    seen = 0
+    for summary in stored.get_all_studies():
+        for t in stored.get_all_trials(stored.get_study_id_from_name(summary.study_name)):
+            spec = made[t.user_attrs["key"]]
+            assert (t.params["lr"], t.params["wd"]) == (spec.cfg.lr, spec.cfg.wd)  # ==: the same floats
+            start = {k: v for k, v in records.trial_attrs(spec).items() if k not in ("job_id", "host")}  # set later
+            assert {k: t.user_attrs[k] for k in start} == start
+            assert summary.user_attrs == records.study_attrs(spec, 0) and spec.optuna_name == summary.study_name
+            seen += 1
+    assert seen == len(made) == 4
+
+
+def test_draw_then_scale_gives_the_committed_reference_lrs_bit_for_bit():
+    """The lr_wd reference (48 points x 2 optimizers, lr_scale 32 / 4 for the ViTs): its recorded lr and wd
+    of every trial are Resolved.lr_wd's, to the last bit."""
+    import pandas as pd
+
+    df = pd.read_csv(REFERENCE / "lr_wd_local" / "trials.csv")
+    resolved = studies.resolve(studies.load("lr_wd"), Overrides(budget="local", trials=48))
+    for (model, opt), g in df.groupby(["model", "optimizer"]):
+        want = resolved.lr_wd(model, opt)
+        assert [want[p] for p in g["point"]] == list(zip(g["lr"], g["wd"])), (model, opt)
+    assert len(df) >= 192

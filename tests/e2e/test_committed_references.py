@@ -48,15 +48,13 @@ def test_reference_study_points_are_the_study_draws():
     import numpy as np
 
     from bench.core import studies
-    from bench.runner import sampling
 
-    study = studies.load("lr_wd")
-    budget = study.budget("local")
+    resolved = studies.resolve(studies.load("lr_wd"), studies.Overrides(budget="local", trials=48))
     df = analysis.load_trials(LOCAL / "trials.csv")
     for opt in ("adamw", "sgd"):
         rows = df[(df["family"] == "vit") & (df["optimizer"] == opt)]
         rows = rows.drop_duplicates("point").set_index("point").sort_index()
-        drawn = sampling.points(0, 48, study.window("vit", opt).scaled(budget.lr_factor("vit", opt)))
+        drawn = resolved.lr_wd("vitp_mini", opt)
         np.testing.assert_allclose(rows[["lr", "wd"]].to_numpy(), drawn, rtol=1e-12, err_msg=opt)
 
 
@@ -125,10 +123,10 @@ def test_tuned_references_are_complete_at_their_studys_tuned_points():
     for name, (study_name, n_models, epochs, seeds) in TUNED.items():
         _, df = _tuned_reference(name)
         study = studies.load(study_name)
-        plan = studies.resolve(study, studies.Overrides(budget="local"))
+        resolved = studies.resolve(study, studies.Overrides(budget="local"))
         assert (df["state"] == "COMPLETE").all(), name
-        assert df["model"].nunique() == n_models and set(df["model"]) == set(plan.models), name
+        assert df["model"].nunique() == n_models and set(df["model"]) == set(resolved.models), name
         assert set(df["epochs"]) == epochs and set(df.groupby(["model", "optimizer", "epochs"]).size()) == {seeds}, name
         for (model, opt), g in df.groupby(["model", "optimizer"]):
-            np.testing.assert_allclose(g[["lr", "wd"]].drop_duplicates().to_numpy(), [plan.tuned(model, opt)],
+            np.testing.assert_allclose(g[["lr", "wd"]].drop_duplicates().to_numpy(), [resolved.tuned(model, opt)],
                                        rtol=1e-6, err_msg=f"{name} {model} {opt}")

@@ -116,16 +116,15 @@ def test_schedule_and_ema_follow_timm(tmp_path):
     cfgs = [TrialConfig(model="vitc_mini", optimizer="adamw", lr=lr, wd=0.05, **{**BASE, "epochs": 10})
             for lr in (0.01, 0.3)]
     ft = fused.FusedTrainer(cfgs)
-    steps = 10 * ft.t.steps_per_epoch
-    assert 0 < trial.recipes.warmup_steps(ft.t.recipe, 10, ft.t.steps_per_epoch) < steps
+    steps = 10 * ft.steps_per_epoch
+    assert 0 < trial.recipes.warmup_steps(ft.recipe, 10, ft.steps_per_epoch) < steps
     for k, c in enumerate(cfgs):
-        t = trial.Trainer(c, data=ft.t.data)
+        t = trial.Trainer(c, data=ft.data)
         for s in range(steps):
             t.scheduler.step_update(s)
-            ft.unit.step_update(s)
-            ours = ft.base_lr[k] * ft._unit_opt.param_groups[0]["lr"]
+            ours = ft.lrs[k] * ft.optim.factor_at(s)
             assert ours == pytest.approx(t.optimizer.param_groups[0]["lr"], rel=1e-12)
-    assert ft.t.ema.use_warmup and ft.t.ema.decay == t.ema.decay  # the EMA decay is ModelEmaV3's own
+    assert ft.ema.use_warmup and ft.ema.decay == t.ema.decay  # the EMA decay is ModelEmaV3's own
 
 
 def test_groups_fuse_only_trials_that_differ_in_lr_and_wd():

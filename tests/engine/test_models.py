@@ -113,10 +113,22 @@ def test_forward_shapes(name, res):
         assert model.pos_embed.shape[1] == 1 + (res // model.patch_embed.patch_size[0]) ** 2
 
 
-def test_registry_lists_all_models():
+def test_registry_lists_all_models_each_under_its_own_name():
+    """One timm entrypoint per name of the architecture table, each building its own model."""
+    from timm.models import _registry
+
     registered = set(timm.list_models())
-    assert set(models.MODEL_NAMES) <= registered
+    assert set(models.MODEL_NAMES) <= registered and len(models.MODEL_NAMES) == 32
     assert len(list(paper.COMPLEXITY)) == 12
+    for name in models.MODEL_NAMES:
+        fn = _registry._model_entrypoints[name]
+        assert fn.__name__ == name and fn.__doc__.startswith(f"{name}: ") and _registry._model_to_module[name] == "models"
+    assert _registry._model_entrypoints["regnety_mini"].__doc__ == "regnety_mini: RegNetY, the earlier name of regnety_4mf."
+    for name in ("vitp_1mf", "vitc_1mf", "regnety_1mf"):  # the smallest of each kind: built by their own entrypoint
+        built = sum(p.numel() for p in timm.create_model(name, num_classes=10).parameters())
+        assert built == sum(p.numel() for p in models.create(name, num_classes=10).parameters())
+    with pytest.raises(ValueError, match="no pretrained weights"):
+        timm.create_model("vitc_1mf", pretrained=True)
 
 
 def test_the_names_read_from_timms_source_are_its_registry():

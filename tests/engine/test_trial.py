@@ -111,6 +111,6 @@ def test_the_paper_recipe_trains_with_precise_bn_and_lighting(tmp_path):
     r = run_trial(cfg, tmp_path / "t", log=lambda *a: None)
     assert math.isfinite(r["error"]) and not r["diverged"]
     t = Trainer(cfg)
-    before = [x.clone() for x, _ in t._loader("train", 0)]
+    before = [x.clone() for x, _ in t.loader("train", 0)]
     t.precise_bn()
-    assert all(torch.equal(a, b) for a, (b, _) in zip(before, t._loader("train", 0)))
+    assert all(torch.equal(a, b) for a, (b, _) in zip(before, t.loader("train", 0)))

@@ -274,6 +274,7 @@ def test_calibrate_refuses_its_flags_before_anything_runs(tmp_path, monkeypatch,
 def test_calibrate_write_reference_writes_where_references_are_read(tmp_path, monkeypatch, capsys):
     """It was a traceback (a true/false flag read as a reference's name) and wrote under the working folder."""
     from analysis import reference
+    from bench.core import layout
     from bench.runner import cli
 
     monkeypatch.chdir(tmp_path)
@@ -281,7 +282,7 @@ def test_calibrate_write_reference_writes_where_references_are_read(tmp_path, mo
     assert "Traceback" not in capsys.readouterr().err and not list(tmp_path.iterdir())
     args = cli.argparse.Namespace(write_reference=True, out=None, budget="local", results="results")
     assert cli.record_path(args, "lr_wd") == reference.REFERENCE_DIR / "calibration" / "lr_wd_local.json"
-    monkeypatch.setattr(reference, "REFERENCE_DIR", tmp_path / "ro" / "reference")
+    monkeypatch.setattr(layout, "REFERENCES", tmp_path / "ro" / "reference")
     (tmp_path / "ro").mkdir(mode=0o500)
     if os.access(tmp_path / "ro", os.W_OK):  # root writes anywhere: a file in the way instead
         (tmp_path / "ro").rmdir()

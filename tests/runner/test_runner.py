@@ -6,7 +6,6 @@ from wsgiref.util import setup_testing_defaults
 import json
 from pathlib import Path
 
-import numpy as np
 import optuna
 import pytest
 from helpers import MINI, RECORD_ATTRS, fake_result, write_study  # noqa: F401
@@ -15,7 +14,7 @@ from optuna.trial import TrialState
 from bench.cli import main
 from bench.core import records, studies
 from bench.core.errors import UserError
-from bench.runner import export, sampling, specs, storage
+from bench.runner import export, storage
 from bench.runner.launch import LaunchOptions, LocalLauncher
 from bench.runner.specs import Overrides, expand
 
@@ -58,10 +57,10 @@ def test_journals_with_the_old_seed_attr_still_open(tmp_path):
     """Journals written before the rename hold `sampler_seed`: it is still read and compared."""
     store = storage.Store.open(tmp_path / "optuna.journal")
     s = expand(studies.load("lr_wd"), Overrides(models=("vitc_mini",), optimizers=("adamw",), trials=1))[0]
-    sid = store.optuna.create_new_study([optuna.study.StudyDirection.MINIMIZE], s.study_name)
+    sid = store.optuna.create_new_study([optuna.study.StudyDirection.MINIMIZE], s.optuna_name)
     for k, v in dict(space={"lr": list(s.space[0]), "wd": list(s.space[1])}, sampler_seed=3).items():
         store.optuna.set_study_user_attr(sid, k, v)
-    assert store.optuna_study(s, sampling_seed=3) == s.study_name
+    assert store.optuna_study(s, sampling_seed=3) == s.optuna_name
     with pytest.raises(storage.StorageError, match="sampling_seed 3 but the study file gives 4"):
         store.optuna_study(s, sampling_seed=4)
 
@@ -219,3 +218,17 @@ def test_fused_jobs_hold_whole_groups_of_trials_differing_in_lr_wd(tmp_path, mon
     store = storage.Store.open(tmp_path / "results" / "mini" / "optuna.journal", create=False)
     done = [t for name, _ in store.summaries() for t in store.trials(name) if t.state == TrialState.COMPLETE]
     assert len(done) == 12
+
+
+def test_the_start_up_scripts_study_is_one_bench_reads(tmp_path, capsys):
+    """scripts/cli_startup.py (docs' start-up numbers) seeds a study of 16 recorded trials that the
+    commands it times read."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("cli_startup", Path(__file__).resolve().parents[2] / "scripts" / "cli_startup.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    script.seed(tmp_path / "results")
+    assert main(["status", "--study", "lr_wd", "--results", str(tmp_path / "results")]) == 0
+    assert capsys.readouterr().out.count("lr_wd/") == 4
+    assert len(export.table(storage.Store.open(tmp_path / "results" / "lr_wd" / "optuna.journal").optuna)) == 16

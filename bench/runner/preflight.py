@@ -1,4 +1,5 @@
-"""The plan of a run (trials x epochs x images) and its cost from a short measured throughput."""
+"""Before a run launches: its checks, what it holds (trials x epochs x images), whether it pairs with a
+reference, and its cost from a short measured throughput."""
 from __future__ import annotations
 
 import math
@@ -78,12 +79,12 @@ def pairing(specs, sampling_seed: int, asked: str | None = None) -> str:
     if asked:
         name, table = asked, reference.locate(asked)
     else:
-        found = reference.for_budget(specs[0].study, specs[0].budget)
+        found = reference.for_budget(specs[0].study_name, specs[0].budget)
         if found is None:
             return ""
         name, table = found
     unknown = sorted({s.cfg.model for s in specs if (s.cfg.resolution or resolution(s.cfg.model)) is None})
-    mine = pd.DataFrame([dict(study=s.study, model=s.cfg.model, family=s.family, optimizer=s.cfg.optimizer,
+    mine = pd.DataFrame([dict(study=s.study_name, model=s.cfg.model, family=s.family, optimizer=s.cfg.optimizer,
                               budget=s.budget, epochs=s.cfg.epochs, point=s.point, sampling_seed=sampling_seed,
                               lr=s.cfg.lr, wd=s.cfg.wd, data=s.cfg.data,
                               resolution=s.cfg.resolution or resolution(s.cfg.model))
@@ -97,7 +98,7 @@ def pairing(specs, sampling_seed: int, asked: str | None = None) -> str:
         return f"  reference {name}: does not pair (" + "; ".join(why) + "): bench report --reference refuses it" \
             if asked else ""
     return (f"  reference {name}: pairs (same draws, epochs and data): compare with "
-            f"bench report --study {specs[0].study} --reference {name}")
+            f"bench report --study {specs[0].study_name} --reference {name}")
 
 
 def describe(specs, todo, counts: dict) -> str:
@@ -108,7 +109,7 @@ def describe(specs, todo, counts: dict) -> str:
     opts = sorted({s.cfg.optimizer for s in specs})
     epochs = sorted({s.cfg.epochs for s in specs})
     s0 = specs[0]
-    lines = [f"study {s0.study!r}, budget {s0.budget!r}, data {s0.cfg.data!r}, recipe {s0.cfg.recipe!r}: "
+    lines = [f"study {s0.study_name!r}, budget {s0.budget!r}, data {s0.cfg.data!r}, recipe {s0.cfg.recipe!r}: "
              f"{len(specs)} trials = {len(models)} models x {len(opts)} optimizers x "
              f"{len({(s.point, s.cfg.seed) for s in specs})} point-seeds x epochs {epochs}",
              "  " + ", ".join(f"{k} {v}" for k, v in counts.items())]
@@ -122,8 +123,8 @@ def describe(specs, todo, counts: dict) -> str:
 
 @dataclass
 class Cost:
-    """The plan's cost: the chunk size, its description, and per trial of ``todo`` its seconds of
-    training and evaluation; ``wall(trials)`` is the wall time of some of them on the plan's workers."""
+    """The run's cost: the chunk size, its description, and per trial of ``todo`` its seconds of
+    training and evaluation; ``wall(trials)`` is the wall time of some of them on the run's workers."""
 
     per_job: int
     text: str
@@ -131,7 +132,7 @@ class Cost:
     workers: int = 1
 
     def wall(self, specs) -> float:
-        """Wall seconds of training ``specs`` (of the plan's todo) on its workers, start-up included."""
+        """Wall seconds of training ``specs`` (of the run's todo) on its workers, start-up included."""
         secs = [self.trial_s[s.key] for s in specs if s.key in self.trial_s]
         jobs = math.ceil(len(secs) / self.per_job) if secs else 0
         return (sum(secs) + jobs * JOB_START_S) / max(1, min(self.workers, jobs or 1))
@@ -174,9 +175,9 @@ def estimate(todo, launcher, per_job: int | None = None) -> Cost:
     # a fused group is counted at the sum of its trials' times: the same FLOPs, its shared data stream
     # and fuller device not credited (an upper bound; docs/performance.md has what fusing measured)
     fused = f", fused in groups of <= {fuse} (counted at their trials' summed time)" if fuse > 1 else ""
-    return Cost(per_job, f"  est. cost: {_dur(sum(trial_s))} of training and evaluation on {device} ({rates} at "
+    return Cost(per_job, f"  est. cost: {duration(sum(trial_s))} of training and evaluation on {device} ({rates} at "
                          f"{threads or torch.get_num_threads()} thread(s) per worker), {jobs} jobs of <= {per_job} trials"
-                         f"{fused} (start-up {JOB_START_S:g} s each); ~{_dur(wall)} wall with {min(workers, jobs):g} at once",
+                         f"{fused} (start-up {JOB_START_S:g} s each); ~{duration(wall)} wall with {min(workers, jobs):g} at once",
                 {s.key: t for s, t in zip(todo, trial_s)}, int(workers))
 
 
@@ -196,5 +197,6 @@ class _threads:
         self.torch.set_num_threads(self.old)
 
 
-def _dur(s: float) -> str:
+def duration(s: float) -> str:
+    """Seconds for a reader: as seconds, minutes or hours."""
     return f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.1f} h"

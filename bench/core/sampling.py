@@ -16,6 +16,6 @@ def log_uniform(u: float, low: float, high: float) -> float:
     return math.exp(math.log(low) + u * (math.log(high) - math.log(low)))
 
 
-def points(seed: int, n: int, window) -> list[tuple[float, float]]:
-    """n (lr, wd) points in ``window`` (a studies.Window: .lr and .wd ranges); point i uses draw i."""
+def pairs(seed: int, n: int, window) -> list[tuple[float, float]]:
+    """n (lr, wd) pairs in ``window`` (a studies.Window: .lr and .wd ranges); pair i uses draw i."""
     return [(log_uniform(u_lr, *window.lr), log_uniform(u_wd, *window.wd)) for u_lr, u_wd in uniforms(seed, n)]

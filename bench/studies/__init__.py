@@ -1,1 +1,0 @@
-"""The study files shipped with bench (TOML, read by bench.core.studies.load)."""
