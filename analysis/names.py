@@ -30,11 +30,13 @@ def stem_of(model: str) -> str:
     return f"S{m.group(1)}" if m and fam == "vitc" else {"vitp": "P", "vitc": "C"}.get(fam, "")
 
 
+STEM_RANK = {"C": 0, "S1": 1, "S2": 2, "S3": 3, "S4": 4, "P": 5, "": 6}
+
+
 def size_key(model: str) -> tuple:
-    """Order by size, then stem: 1mf < mini = 4mf < 18mf < 1gf < ... < 36gf; other models last, by name."""
-    rung = size_of(model)
-    stem = re.search(r"_s(\d)$", str(model))
-    return (LADDER.get(rung, float("inf")), int(stem.group(1)) if stem else 0, str(model))
+    """Order by size, then stem (C, S1…S4, P, then other families): 1mf < mini = 4mf < 18mf < 1gf < ...
+    < 36gf; models off the ladder last, by name."""
+    return (LADDER.get(size_of(model), float("inf")), STEM_RANK[stem_of(model)], str(model))
 
 
 def flops_text(g: float) -> str:
