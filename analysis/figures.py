@@ -11,12 +11,12 @@ import zlib
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter, NullLocator
 
 from .names import FAMILIES, LADDER, family_of, flops_text, size_key, size_of, stem_of
 
 STYLE = {"font.size": 9, "legend.fontsize": 9, "axes.labelsize": 10, "axes.titlesize": 10, "xtick.labelsize": 9,
-         "ytick.labelsize": 9, "figure.titlesize": 10, "svg.hashsalt": "hpbench", "svg.fonttype": "path"}
+         "ytick.labelsize": 9, "figure.titlesize": 10, "svg.hashsalt": "hpbench", "svg.fonttype": "none"}  # text as text
 _PLAIN = FuncFormatter(lambda v, _: f"{v:g}")
 HP_AXES = (("lr", "learning rate"), ("wd", "weight decay"), ("lr*wd", "lr · wd"))
 FAMILY_MAPS = {"vitp": "Oranges", "vitc": "Blues", "regnety": "Greens"}  # the stems S1-S4: Purples
@@ -99,13 +99,13 @@ def edf_figure(curves: list[dict], xlabel: str, title: str = "", xmax: float | N
 @styled
 def scatter_figure(panels: list[dict], chance: float | None = None, colors: dict | None = None) -> Figure:
     """Error vs lr, wd and lr·wd. Each panel dict (label, row, model, frame with lr/wd/error/diverged,
-    ranges = {hp: Interval}) is one colour; panels sharing ``row`` share a row of axes and its y axis.
-    Good ranges are bars (median dot) in a band of their own at the bottom of each axis."""
+    ranges = {hp: Interval}) is one colour; panels sharing ``row`` share a row of axes, and every axis
+    shares one y axis. Good ranges are bars (median dot) in a band of their own at the bottom of each axis."""
     rows = list(dict.fromkeys(p["row"] for p in panels)) or [""]
     height = 2.7 * len(rows) + 0.8
     fig = Figure(figsize=(11.5, height))
     fig.subplots_adjust(left=0.08, right=0.79, bottom=0.55 / height, top=1 - 0.5 / height, hspace=0.55, wspace=0.08)
-    axes = fig.subplots(len(rows), 3, squeeze=False, sharey="row")
+    axes = fig.subplots(len(rows), 3, squeeze=False, sharey=True)
     slot = {r: 0 for r in rows}
     for i, p in enumerate(panels):
         row, d = axes[rows.index(p["row"])], p["frame"]
@@ -121,10 +121,10 @@ def scatter_figure(panels: list[dict], chance: float | None = None, colors: dict
                 ax.plot([r.lo, r.hi], [y, y], color=color, lw=3, transform=ax.get_xaxis_transform(), solid_capstyle="butt")
                 ax.plot([r.value], [y], "o", ms=4, color="k", transform=ax.get_xaxis_transform())
         row[-1].legend(loc="upper left", bbox_to_anchor=(1.03, 1), markerscale=1.2, frameon=False)
+    lo, hi = axes[0][0].get_ylim()  # one y axis: room at the bottom for the good-range band
+    band = 0.05 * (max(slot.values(), default=0) + 1.5)
+    axes[0][0].set_ylim(lo - (hi - lo) * band / (1 - band), hi)
     for row, name in zip(axes, rows):
-        lo, hi = row[0].get_ylim()  # shared across the row: room at the bottom for the good-range band
-        band = 0.05 * (slot.get(name, 0) + 1.5)
-        row[0].set_ylim(lo - (hi - lo) * band / (1 - band), hi)
         row[0].set_ylabel(f"{name}\nerror (%)")
         for ax, (_, label) in zip(row, HP_AXES):
             ax.set_xscale("log")
@@ -253,7 +253,7 @@ def heatmap_figure(panels: list[dict], chance: float, colors: dict | None = None
     fig = Figure(figsize=(3.3 * len(models) + 1.2, 2.9 * len(opts) + 0.2), layout="constrained")
     axes = fig.subplots(len(opts), len(models), squeeze=False, sharex="row", sharey="row")
     lo = min(float(p["frame"]["error"].min()) for p in panels)
-    levels = np.linspace(lo, chance, 12)
+    levels = MaxNLocator(12).tick_values(lo, chance)
     filled = None
     for p in panels:
         ax = axes[opts.index(p["optimizer"])][models.index(p["model"])]
@@ -297,7 +297,7 @@ def importance_figure(table, colors: dict | None = None) -> Figure:
     ax.invert_yaxis()
     ax.set(xlabel="share of the error's variance (fANOVA)", xlim=(0, 1))
     ax.grid(alpha=0.3, axis="x")
-    _legend(ax, loc="lower right")
+    _legend(ax, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2)
     return fig
 
 

@@ -32,7 +32,7 @@ TRIAL_COLS = ["trial_number", "study", "model", "optimizer", "budget", "epochs",
 PACKAGES = ("numpy", "pandas", "scipy", "matplotlib", "seaborn", "optuna", "jinja2", "scikit-learn", "torch", "timm")
 PROVENANCE = ("suite", "commit", "dirty", "python", "torch", "torchvision", "timm", "data")
 SECTIONS = {"reference": "Against the reference", "answer": "The answer", "findings": "Runs and claims in full",
-            "summary": "Runs near their best", "edf": "Error distributions", "scatter": "Error over lr and wd",
+            "edf": "Error distributions", "scatter": "Error over lr and wd",
             "gap": "AdamW vs SGD", "schedule": "Training length", "stems": "Stems (Table 3)",
             "budget": "Expected best after n", "importance": "Importance", "curves": "Learning curves",
             "paper": "The paper's numbers", "trials": "Trials", "studies": "Study definitions",
@@ -241,7 +241,7 @@ def build(df: pd.DataFrame, *, title: str | None = None, source: str = "", studi
     if len(res):
         ctx.update(_analysis(df, ref, seed, importance_max, extras, shown))
     else:
-        shown.update({s: "no finished results" for s in ("summary", "edf", "scatter", "gap", "schedule", "stems",
+        shown.update({s: "no finished results" for s in ("edf", "scatter", "gap", "schedule", "stems",
                                                           "budget", "importance", "curves")})
     ctx.update(**_trials(df), **_paper(df), environment=environment(), provenance=provenance(df, extras))
     if reference:
@@ -253,7 +253,9 @@ def build(df: pd.DataFrame, *, title: str | None = None, source: str = "", studi
     ctx["sections"] = [dict(id=s, title=SECTIONS[s] if not (s == "answer" and reference) else "The reference's claims",
                             why=shown.get(s)) for s in order]
     ctx["missing"] = _missing(ctx["sections"])
-    ctx["verdict_json"] = _script_json(dict(findings=verdict.to_json(f), against=ctx["against"]["rows"] if reference else None))
+    ctx["verdict_json"] = _script_json(dict(source=source, reference=reference["name"] if reference else None,
+                                            findings=verdict.to_json(f),
+                                            against=ctx["against"]["rows"] if reference else None))
     env = Environment(loader=PackageLoader("analysis", "templates"), autoescape=select_autoescape(["html"]))
     env.filters["fmt"] = _fmt
     env.filters["word"] = lambda c: WORDS.get(c, str(c).replace("_", " "))
@@ -323,7 +325,7 @@ def _groups_rows(g: pd.DataFrame) -> list[dict]:
                "lowest error": f"{r['best']:.1f}", "median error": f"{r['median']:.1f}",
                f"expected best of {stats.BEST_OF} [95% CI]": level(r["best_of_k"], r["best_of_k_lo"], r["best_of_k_hi"])}
         for k in verdict.WITHIN:
-            row[f"share within {k} points of best [95% CI]"] = (f"{r[f'within_{k}']:.2f} [{r[f'within_{k}_lo']:.2f}, "
+            row[f"within {k} of best [95% CI]"] = (f"{r[f'within_{k}']:.2f} [{r[f'within_{k}_lo']:.2f}, "
                                                                 f"{r[f'within_{k}_hi']:.2f}]")
         row.update({"diverged": r["diverged"], "seconds per run": f"{r['seconds']:.0f}"})
         rows.append(row)
@@ -380,7 +382,7 @@ def _analysis(df, ref, seed, importance_max, extras, shown: dict) -> dict:
         ctx.update(part)
     ctx["confirm"] = _confirm(df)
     if pm.groupby(["model", "optimizer"])["point"].nunique().max() <= 1:  # tuned points only (optimizer, stem)
-        shown.update({s: SEARCH_ONLY for s in ("summary", "edf", "scatter", "budget", "importance")})
+        shown.update({s: SEARCH_ONLY for s in ("edf", "scatter", "budget", "importance")})
         return ctx
     rob = summary.robustness(df, ref=ref, seed=seed)
     ctx.update(summary=_records(rob), summary_cols=list(rob.columns))
