@@ -145,7 +145,9 @@ def run_report(args) -> int:
         table = reference.locate(args.reference)
         design = verdict.table_design(table)  # the Findings are the reference's claims, tested as it was
         df, ref_models, notes = reference.overlay(df, reference.load(table), str(args.reference))
-        against = dict(name=str(args.reference), table=str(table), models=ref_models, notes=notes)
+        here, full = Path.cwd().resolve(), table.resolve()
+        shown = full.relative_to(here) if full.is_relative_to(here) else table  # no machine's path in the report
+        against = dict(name=str(args.reference), table=str(shown), models=ref_models, notes=notes)
     out = Path(args.out) if args.out else _default_dir(args) / "report.html"
     named = {a.get("study", parse_study_name(k)["study"]) for k, a in attrs.items()} | set(args.study or [])
     studies = sorted(set(df["study"].dropna().astype(str)) | named)

@@ -92,12 +92,13 @@ def _svg(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def level(value, lo, hi, seeds=None, sign: str = "") -> str:
-    """'54.5 [49.5, 59.6]', or the value and why it has no interval ('2 seeds: no interval')."""
+def level(value, lo, hi, seeds=None, sign: str = "", none: str = "") -> str:
+    """'54.5 [49.5, 59.6]', or the value and why it has no interval ('2 seeds: no interval', or ``none``)."""
     if value is None or not np.isfinite(value):
         return "–"
     if lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)):
-        return f"{value:{sign}.1f}" + (f" ({seeds} seed{'s' * (seeds != 1)}: no interval)" if seeds else "")
+        why = f"{seeds} seed{'s' * (seeds != 1)}: no interval" if seeds else none
+        return f"{value:{sign}.1f}" + (f" ({why})" if why else "")
     return f"{value:{sign}.1f} [{lo:{sign}.1f}, {hi:{sign}.1f}]"
 
 
@@ -272,8 +273,10 @@ def _missing(sections: list[dict]) -> list[dict]:
 
 
 def _script_json(obj) -> str:
-    """JSON for a <script type="application/json"> element (no '</' inside)."""
-    return json.dumps(obj, ensure_ascii=False, allow_nan=False, default=str).replace("</", "<\\/")
+    """JSON for a <script type="application/json"> element: <, > and & as \\u escapes, so no text
+    inside can close the element or open another."""
+    text = json.dumps(obj, ensure_ascii=False, allow_nan=False, default=str)
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
 def _notes(df: pd.DataFrame, res: pd.DataFrame) -> list[str]:
@@ -323,7 +326,8 @@ def _groups_rows(g: pd.DataFrame) -> list[dict]:
     for r in summary.by_size(g).to_dict("records"):
         row = {"model": r["model"], "optimizer": r["optimizer"], "points": r["points"],
                "lowest error": f"{r['best']:.1f}", "median error": f"{r['median']:.1f}",
-               f"expected best of {stats.BEST_OF} [95% CI]": level(r["best_of_k"], r["best_of_k_lo"], r["best_of_k_hi"])}
+               f"expected best of {stats.BEST_OF} [95% CI]": level(r["best_of_k"], r["best_of_k_lo"], r["best_of_k_hi"],
+                                                                  none=f"no interval below {stats.MIN_POINTS} points")}
         for k in verdict.WITHIN:
             row[f"within {k} of best [95% CI]"] = (f"{r[f'within_{k}']:.2f} [{r[f'within_{k}_lo']:.2f}, "
                                                                 f"{r[f'within_{k}_hi']:.2f}]")
@@ -354,7 +358,8 @@ def _against(df: pd.DataFrame, reference: dict, seed: int) -> dict:
     table = reference_study.compare(df, mine, reference["models"], seed=seed)
     lines = []
     for r, text in zip(table.to_dict("records"), reference_study.lines(table)):
-        best = level(r["best_diff"], r["best_lo"], r["best_hi"], sign="+")
+        best = level(r["best_diff"], r["best_lo"], r["best_hi"], sign="+",
+                     none=f"no interval below {stats.MIN_POINTS} points")
         lines.append(dict(where=f"{r['model']} vs {r['reference']}, {r['optimizer']}, {r['points']} paired points",
                           error=r["error"], robustness=r["robustness"], badge_error=_word_badge(r["error"]),
                           badge_robust=_word_badge(r["robustness"]), effect=f"median {r['median_diff']:+.1f} points; "

@@ -286,8 +286,9 @@ KNOWN_COPIES = {"33b4b9891bd5": "CIFAR-10 (JPEG q75 re-encoding)"}  # docs/data.
 def describe(data: str) -> dict:
     """A stored trial's data spec (canonical or identity form: ``synthetic:2000``,
     ``cifar10:DIR#FP:N``, ``cifar10#FP:N``, ``imagefolder:DIR``) in words, without checking its files
-    (only a prepared set's manifest is read, where it is on this machine): ``name`` (what the images are), ``spec`` (as stored), ``train`` / ``val`` (image counts,
-    None where the spec does not give them) and ``where`` (a folder, or None)."""
+    (only a prepared set's manifest is read, where it is on this machine): ``name`` (what the images
+    are), ``spec`` (as stored), ``train`` / ``val`` (image counts, None where the spec does not give
+    them) and ``where`` (a folder, or None)."""
     spec = str(data).strip()
     head = spec.split(":", 1)[0]
     scheme, _, digest = head.partition("#")
