@@ -313,6 +313,7 @@ def curves_figure(curves: list[dict], chance: float, colors: dict | None = None)
             ax.plot(c["epoch"], c["error"], marker="o", ms=3, ls=c.get("ls", "-"), color=_color(colors, c["model"]),
                     label=c["label"])
         ax.axhline(chance, color="0.5", lw=0.8, ls=":")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set(title=opt, xlabel="epoch")
         ax.grid(alpha=0.3)
         _legend(ax, loc="upper right", fontsize=8.5)

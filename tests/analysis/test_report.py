@@ -296,3 +296,23 @@ def test_trials_download_and_the_confirm_step(trials):
     t = summary.confirm_table(df)
     assert len(t) == 12 and (t["seeds"] == 1).all()  # 2 points x 6 arms, one new seed each
     assert 'id="confirm-table"' in html and "the winner's curse" in html
+
+
+def test_learning_curves_and_provenance_from_the_trials_records(trials):
+    """A storage's per-epoch records draw learning curves; its provenance fills the Environment, and
+    trials of two commits are said to be mixed."""
+    from analysis.load import EXTRA_KEYS
+
+    df = trials[trials["model"].isin(["vitp_4gf", "vitc_4gf"])]
+    keys = df[EXTRA_KEYS].reset_index(drop=True)
+    curves = [[{"epoch": e, "error": err + 20.0 / e} for e in range(1, 6)] for err in df["error"]]
+    prov = [{"suite": "0.3", "commit": "a1b2c3d" if i % 2 else "e4f5a6b", "dirty": False, "python": "3.11.2",
+             "torch": "2.14.1", "torchvision": "0.29.1", "timm": "1.0", "data": "synthetic"} for i in range(len(df))]
+    extras = keys.assign(curve=curves, provenance=prov)
+    html = report.build(df, extras=extras)
+    assert '<section id="curves"' in html and "best run (solid)" in html
+    env = html.split('<section id="environment"')[1]
+    assert "a1b2c3d" in env and "e4f5a6b" in env and "mixed: these trials ran on different code" in env
+    assert "torch" in env and "2.14.1" in env
+    bare = report.build(df)
+    assert '<section id="curves"' not in bare and "not recorded: these trials carry no provenance" in bare
