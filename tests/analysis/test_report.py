@@ -316,3 +316,25 @@ def test_learning_curves_and_provenance_from_the_trials_records(trials):
     assert "torch" in env and "2.14.1" in env
     bare = report.build(df)
     assert '<section id="curves"' not in bare and "not recorded: these trials carry no provenance" in bare
+
+
+def test_tuned_studies_draw_table3_and_fig2_as_the_paper_does():
+    """(Replaces test_tuned.py's and test_verdict.py's report checks.) A stem study: Table 3 one row per
+    stem, C first and P last, both optimizers and the paper's values; no Fig. 2, said in one line. A
+    ladder at several budgets draws Fig. 2; two models 3.5% apart sit at one ladder tick."""
+    stems = synthetic.trials(n_points=1, seeds=3, models=["vitc_4gf", *(f"vitc_4gf_s{i}" for i in range(1, 5)),
+                                                          "vitp_4gf"], study="stem")
+    html = report.build(stems)
+    table3 = html.split('<section id="stems"')[1].split("</section>")[0]
+    at = [table3.index(f'data-v="{s}">') for s in figures.STEMS]
+    assert at == sorted(at) and "AdamW error (%)" in table3 and "SGD error (%)" in table3 and "24.0 / 24.7" in table3
+    assert "Not in this study:" in html and "Training length (this study trains each model at one length" in html
+    assert html.index('<section id="answer"') < html.index('<section id="findings"')
+    ladder = synthetic.trials(n_points=1, seeds=2, models=["vitp_1gf", "vitc_1gf", "vitp_4gf", "vitc_4gf"],
+                              epochs=(50, 100, 200), study="optimizer")
+    schedule = report.build(ladder).split('<section id="schedule"')[1].split("</section>")[0]
+    assert "data:image/svg+xml;base64," in schedule
+    close = pd.DataFrame(dict(model=["vitp_mini", "vitc_mini"], gflops=[0.0046, 0.00443], gap=[-2.3, -16.5],
+                              lo=np.nan, hi=np.nan))
+    ax = figures.gap_figure(close).axes[0]
+    assert ax.get_xscale() == "log" and [t.get_text() for t in ax.get_xticklabels()] == ["4 M"]
