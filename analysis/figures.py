@@ -24,6 +24,7 @@ SHADES = {"1mf": 0.45, "4mf": 0.7, "18mf": 0.92, "1gf": 0.45, "4gf": 0.7, "16gf"
           "36gf": 0.95}  # each rung's shade of its family's colour map
 OTHERS = ("#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#d62728", "#6b3d9a", "#5a5a2e")
 OPT_STYLES = {"adamw": "-", "sgd": "--"}
+MANY = 2000  # points (or steps) beyond which an artist is drawn as pixels inside the SVG, to keep it small
 STEMS = ("C", "S1", "S2", "S3", "S4", "P")
 
 
@@ -84,7 +85,8 @@ def edf_figure(curves: list[dict], xlabel: str, title: str = "", xmax: float | N
         x, F = c["x"], c["F"]
         if not len(x):
             continue
-        ax.step(np.r_[x[0], x], np.r_[0.0, F], where="post", color=color, label=f"{c['label']} (n={len(x)})")
+        ax.step(np.r_[x[0], x], np.r_[0.0, F], where="post", color=color, label=f"{c['label']} (n={len(x)})",
+                rasterized=len(x) > MANY)
         if "band" in c:
             ax.fill_between(c["grid"], *c["band"], step="post", color=color, alpha=0.18, lw=0)
     ax.set(xlabel=xlabel, ylabel="fraction of runs", ylim=(0, 1.02))
@@ -114,8 +116,9 @@ def scatter_figure(panels: list[dict], chance: float | None = None, colors: dict
         slot[p["row"]] += 1
         for ax, (hp, name) in zip(row, HP_AXES):
             v = d["lr"] * d["wd"] if hp == "lr*wd" else d[hp]
-            ax.scatter(v[~div], d["error"][~div], s=22, color=color, alpha=0.75, lw=0, label=p["label"])
-            ax.scatter(v[div], d["error"][div], s=30, marker="x", color=color, lw=1.0)
+            many = len(d) > MANY
+            ax.scatter(v[~div], d["error"][~div], s=22, color=color, alpha=0.75, lw=0, label=p["label"], rasterized=many)
+            ax.scatter(v[div], d["error"][div], s=30, marker="x", color=color, lw=1.0, rasterized=many)
             r = p.get("ranges", {}).get(hp)
             if r is not None and np.isfinite(r.lo):
                 ax.plot([r.lo, r.hi], [y, y], color=color, lw=3, transform=ax.get_xaxis_transform(), solid_capstyle="butt")
@@ -263,8 +266,8 @@ def heatmap_figure(panels: list[dict], chance: float, colors: dict | None = None
             filled = ax.tricontourf(Triangulation(x, y), e.clip(max=chance), levels=levels, cmap="viridis_r")
             filled.set_rasterized(True)
         div = d["diverged"].astype(float).to_numpy() > 0
-        ax.scatter(x[~div], y[~div], s=9, c="k", lw=0)
-        ax.scatter(x[div], y[div], s=22, marker="x", c="r", lw=1)
+        ax.scatter(x[~div], y[~div], s=9, c="k", lw=0, rasterized=len(d) > MANY)
+        ax.scatter(x[div], y[div], s=22, marker="x", c="r", lw=1, rasterized=len(d) > MANY)
         r = p.get("ranges", {})
         if r.get("lr") is not None and r.get("wd") is not None and np.isfinite(r["lr"].lo) and np.isfinite(r["wd"].lo):
             bx, by = np.log10([r["lr"].lo, r["lr"].hi]), np.log10([r["wd"].lo, r["wd"].hi])

@@ -1,7 +1,7 @@
 """Load trial records (docs/storage.md) into one tidy DataFrame.
 
 Sources: an optuna storage URL, a journal file, a ``results/<study>/`` directory holding
-``optuna.journal``, a results root holding several of those, or an exported csv/parquet.
+``optuna.journal``, a results root holding several of those, or an exported csv (.csv.gz) or parquet.
 Diverged trials stay in at the chance error; FAIL trials are kept with ``state="FAIL"``
 and a NaN error so they can be counted, never plotted as results. A storage also gives each
 trial's per-epoch curve and provenance (:func:`load`); an exported table has neither.
@@ -17,6 +17,7 @@ import pandas as pd
 from bench.core import identity, layout, records, storages
 from bench.core.errors import UserError
 
+TABLES = (".csv", ".csv.gz", ".parquet")  # an exported table (the report's download may be gzipped)
 EXTRA_KEYS = ["study", "model", "optimizer", "budget", "trial_number"]  # a trial, across optuna studies
 EXTRAS = ("curve", "provenance")  # what a stored trial keeps beyond its table row (bench.core.records)
 
@@ -107,7 +108,7 @@ def load(source, study=None) -> Loaded:
     path = Path(src)
     if storages.is_url(src):
         parts = [_from_storage(src, study)]
-    elif path.suffix in (".csv", ".parquet"):
+    elif path.name.endswith(TABLES):
         if not path.is_file():
             raise AnalysisError(f"no table at {path}")
         df = _from_table(path)

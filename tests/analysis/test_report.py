@@ -24,7 +24,7 @@ def html(trials):
 
 def external_urls(html: str) -> list[str]:
     """URLs that would make the browser fetch something (data: URIs removed first)."""
-    body = re.sub(r"data:(image/svg\+xml|text/csv;charset=utf-8);base64,[A-Za-z0-9+/=]+", "", html)
+    body = re.sub(r"data:(image/svg\+xml|text/csv;charset=utf-8|application/gzip);base64,[A-Za-z0-9+/=]+", "", html)
     return re.findall(r"(?:https?:|ftp:)?//[\w.-]+|\b(?:src|href)=\"(?!#|data:)[^\"]+\"|@import|url\(", body)
 
 
@@ -296,6 +296,18 @@ def test_trials_download_and_the_confirm_step(trials):
     t = summary.confirm_table(df)
     assert len(t) == 12 and (t["seeds"] == 1).all()  # 2 points x 6 arms, one new seed each
     assert 'id="confirm-table"' in html and "the winner's curse" in html
+
+
+def test_a_large_download_is_gzipped_and_loads(tmp_path, monkeypatch, trials):
+    import base64
+
+    from analysis import load
+
+    monkeypatch.setattr(report, "CSV_GZIP", 1000)
+    t = report._trials(trials)
+    assert t["trials_file"] == "trials.csv.gz" and t["trials_type"] == "application/gzip"
+    (tmp_path / "trials.csv.gz").write_bytes(base64.b64decode(t["trials_csv"]))
+    assert len(load.load_trials(tmp_path / "trials.csv.gz")) == len(trials)
 
 
 def test_learning_curves_and_provenance_from_the_trials_records(trials):
