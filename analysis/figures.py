@@ -191,7 +191,8 @@ def convergence_figure(table, colors: dict | None = None) -> Figure:
     error_longest, gflops). y is shared by every panel."""
     sizes = list(dict.fromkeys(table.sort_values("gflops")["size"]))
     opts = sorted(table["optimizer"].unique())
-    fig = Figure(figsize=(3.5 * len(sizes) + 0.8, 2.9 * len(opts) + 0.3), layout="constrained")
+    width = min(3.5, 11.2 / len(sizes))  # the figure stays within the page at its own size
+    fig = Figure(figsize=(width * len(sizes) + 0.8, 2.9 * len(opts) + 0.3), layout="constrained")
     axes = fig.subplots(len(opts), len(sizes), squeeze=False, sharey=True, sharex=True)
     for row, opt in zip(axes, opts):
         for ax, size in zip(row, sizes):
@@ -245,7 +246,7 @@ def stem_figure(table, paper: dict | None = None, colors: dict | None = None) ->
 
 @styled
 def heatmap_figure(panels: list[dict], chance: float, colors: dict | None = None) -> Figure:
-    """Error over the (lr, wd) plane, a panel per model (columns) and optimizer (rows): the error
+    """Error over the (lr, wd) plane, a panel per model (rows) and optimizer (columns): the error
     interpolated between the runs (linear in log lr, log wd; one colour scale for every panel), the
     runs as dots (× diverged), the bootstrap good range of lr and of wd as a dashed box. Each panel
     dict: optimizer, model, frame (lr, wd, error, diverged), ranges {hp: Interval}."""
@@ -253,13 +254,13 @@ def heatmap_figure(panels: list[dict], chance: float, colors: dict | None = None
 
     opts = list(dict.fromkeys(p["optimizer"] for p in panels))
     models = sorted(dict.fromkeys(p["model"] for p in panels), key=size_key)
-    fig = Figure(figsize=(3.3 * len(models) + 1.2, 2.9 * len(opts) + 0.2), layout="constrained")
-    axes = fig.subplots(len(opts), len(models), squeeze=False, sharex="row", sharey="row")
+    fig = Figure(figsize=(3.4 * len(opts) + 1.3, 2.7 * len(models) + 0.3), layout="constrained")
+    axes = fig.subplots(len(models), len(opts), squeeze=False, sharex="col", sharey="col")
     lo = min(float(p["frame"]["error"].min()) for p in panels)
     levels = MaxNLocator(12).tick_values(lo, chance)
     filled = None
     for p in panels:
-        ax = axes[opts.index(p["optimizer"])][models.index(p["model"])]
+        ax = axes[models.index(p["model"])][opts.index(p["optimizer"])]
         d = p["frame"].dropna(subset=["lr", "wd", "error"])
         x, y, e = np.log10(d["lr"].to_numpy(float)), np.log10(d["wd"].to_numpy(float)), d["error"].to_numpy(float)
         if len(d) >= 4 and np.ptp(x) > 0 and np.ptp(y) > 0:
@@ -276,9 +277,9 @@ def heatmap_figure(panels: list[dict], chance: float, colors: dict | None = None
         ax.set_title(f"{p['model']}, {p['optimizer']}")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{10 ** v:.2g}"))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{10 ** v:.2g}"))
+        ax.set_ylabel("weight decay (log)")
+    for ax in axes[-1]:
         ax.set_xlabel("learning rate (log)")
-    for row in axes:
-        row[0].set_ylabel("weight decay (log)")
     if filled is not None:
         fig.colorbar(filled, ax=axes, shrink=0.9, label="error (%)")
     return fig

@@ -442,7 +442,7 @@ def _scatter(pm, seed, fig) -> dict:
                             for opt in sorted(pm["optimizer"].unique())]}
     heat = [dict(p, optimizer=o) for p, o in zip(panels, opt_of)]
     out["heatmap_fig"] = fig("heatmap_figure", heat, chance, caption="Error over the (lr, wd) plane: a panel per model "
-                             "(columns) and optimizer (rows), the error interpolated between the runs (linear in log lr "
+                             "(rows) and optimizer (columns), the error interpolated between the runs (linear in log lr "
                              "and log wd; one colour scale, chance at the top), runs as dots (red × diverged), the "
                              "bootstrap good range of lr and of wd as a dashed box.")
     ranges = summary.by_size(summary.good_ranges(pm, seed=seed))
