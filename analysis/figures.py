@@ -24,7 +24,7 @@ SHADES = {"1mf": 0.45, "4mf": 0.7, "18mf": 0.92, "1gf": 0.45, "4gf": 0.7, "16gf"
           "36gf": 0.95}  # each rung's shade of its family's colour map
 OTHERS = ("#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#d62728", "#6b3d9a", "#5a5a2e")
 OPT_STYLES = {"adamw": "-", "sgd": "--"}
-MANY = 2000  # points (or steps) beyond which an artist is drawn as pixels inside the SVG, to keep it small
+MANY = 2000  # points (or steps) in a figure beyond which its data are drawn as pixels inside the SVG
 STEMS = ("C", "S1", "S2", "S3", "S4", "P")
 
 
@@ -80,15 +80,16 @@ def edf_figure(curves: list[dict], xlabel: str, title: str = "", xmax: float | N
     """Step EDFs, one per curve dict (key, label, x, F, optional grid/band); ``xmax`` crops the x axis."""
     fig = Figure(figsize=(3.9, 3.1), layout="constrained")
     ax = fig.subplots()
+    many = sum(len(c["x"]) for c in curves) > MANY
     for i, c in enumerate(curves):
         color = _color(colors, c.get("key", {}).get("model"), i)
         x, F = c["x"], c["F"]
         if not len(x):
             continue
         ax.step(np.r_[x[0], x], np.r_[0.0, F], where="post", color=color, label=f"{c['label']} (n={len(x)})",
-                rasterized=len(x) > MANY)
+                rasterized=many)
         if "band" in c:
-            ax.fill_between(c["grid"], *c["band"], step="post", color=color, alpha=0.18, lw=0)
+            ax.fill_between(c["grid"], *c["band"], step="post", color=color, alpha=0.18, lw=0, rasterized=many)
     ax.set(xlabel=xlabel, ylabel="fraction of runs", ylim=(0, 1.02))
     ax.set_title(title)
     if xmax is not None:
@@ -109,6 +110,7 @@ def scatter_figure(panels: list[dict], chance: float | None = None, colors: dict
     fig.subplots_adjust(left=0.08, right=0.79, bottom=0.55 / height, top=1 - 0.5 / height, hspace=0.55, wspace=0.08)
     axes = fig.subplots(len(rows), 3, squeeze=False, sharey=True)
     slot = {r: 0 for r in rows}
+    many = sum(len(p["frame"]) for p in panels) > MANY
     for i, p in enumerate(panels):
         row, d = axes[rows.index(p["row"])], p["frame"]
         div = d["diverged"].astype(float) > 0
@@ -116,7 +118,6 @@ def scatter_figure(panels: list[dict], chance: float | None = None, colors: dict
         slot[p["row"]] += 1
         for ax, (hp, name) in zip(row, HP_AXES):
             v = d["lr"] * d["wd"] if hp == "lr*wd" else d[hp]
-            many = len(d) > MANY
             ax.scatter(v[~div], d["error"][~div], s=22, color=color, alpha=0.75, lw=0, label=p["label"], rasterized=many)
             ax.scatter(v[div], d["error"][div], s=30, marker="x", color=color, lw=1.0, rasterized=many)
             r = p.get("ranges", {}).get(hp)
@@ -258,7 +259,7 @@ def heatmap_figure(panels: list[dict], chance: float, colors: dict | None = None
     axes = fig.subplots(len(models), len(opts), squeeze=False, sharex="col", sharey="col")
     lo = min(float(p["frame"]["error"].min()) for p in panels)
     levels = MaxNLocator(12).tick_values(lo, chance)
-    filled = None
+    filled, many = None, sum(len(p["frame"]) for p in panels) > MANY
     for p in panels:
         ax = axes[models.index(p["model"])][opts.index(p["optimizer"])]
         d = p["frame"].dropna(subset=["lr", "wd", "error"])
@@ -267,8 +268,8 @@ def heatmap_figure(panels: list[dict], chance: float, colors: dict | None = None
             filled = ax.tricontourf(Triangulation(x, y), e.clip(max=chance), levels=levels, cmap="viridis_r")
             filled.set_rasterized(True)
         div = d["diverged"].astype(float).to_numpy() > 0
-        ax.scatter(x[~div], y[~div], s=9, c="k", lw=0, rasterized=len(d) > MANY)
-        ax.scatter(x[div], y[div], s=22, marker="x", c="r", lw=1, rasterized=len(d) > MANY)
+        ax.scatter(x[~div], y[~div], s=9, c="k", lw=0, rasterized=many)
+        ax.scatter(x[div], y[div], s=22, marker="x", c="r", lw=1, rasterized=many)
         r = p.get("ranges", {})
         if r.get("lr") is not None and r.get("wd") is not None and np.isfinite(r["lr"].lo) and np.isfinite(r["wd"].lo):
             bx, by = np.log10([r["lr"].lo, r["lr"].hi]), np.log10([r["wd"].lo, r["wd"].hi])
