@@ -293,6 +293,9 @@ def test_trials_download_and_the_confirm_step(trials):
     csv = re.search(r'download="trials.csv" href="data:text/csv;charset=utf-8;base64,([^"]+)"', html).group(1)
     back = pd.read_csv(io.StringIO(base64.b64decode(csv).decode()))
     assert len(back) == len(df) and set(back.columns) >= {"data", "resolution", "num_classes"}
+    from bench.runner.specs import CONFIRM_SEED0
+
+    assert summary.CONFIRM_SEED0 == CONFIRM_SEED0  # the analysis side reads the runner's confirm seeds
     t = summary.confirm_table(df)
     assert len(t) == 12 and (t["seeds"] == 1).all()  # 2 points x 6 arms, one new seed each
     assert 'id="confirm-table"' in html and "the winner's curse" in html
