@@ -133,16 +133,21 @@ def run_report(args) -> int:
     from bench.core.layout import StudyDir
 
     from . import report
-    from .load import AnalysisError
+    from .load import AnalysisError, load
 
-    df, attrs, source = _load(args)
-    against = None
+    source = args.table or args.storage or args.results
+    got = load(source, args.study)
+    df, attrs = got.trials, got.attrs
+    against, design = None, _design(args)
     if args.reference:
-        from . import reference
+        from . import reference, verdict
 
         table = reference.locate(args.reference)
+        design = verdict.table_design(table)  # the Findings are the reference's claims, tested as it was
         df, ref_models, notes = reference.overlay(df, reference.load(table), str(args.reference))
-        against = dict(name=str(args.reference), table=str(table), models=ref_models, notes=notes)
+        here, full = Path.cwd().resolve(), table.resolve()
+        shown = full.relative_to(here) if full.is_relative_to(here) else table  # no machine's path in the report
+        against = dict(name=str(args.reference), table=str(shown), models=ref_models, notes=notes)
     out = Path(args.out) if args.out else _default_dir(args) / "report.html"
     named = {a.get("study", parse_study_name(k)["study"]) for k, a in attrs.items()} | set(args.study or [])
     studies = sorted(set(df["study"].dropna().astype(str)) | named)
@@ -151,9 +156,11 @@ def run_report(args) -> int:
     else:
         kept = {s: StudyDir(args.results, s).study_file for s in studies}
     defs = report.study_definitions(studies, kept, attrs)
-    title = "Hyperparameter robustness: " + (", ".join(studies) or "(no studies)")
-    html = report.build(df, title=title, source=str(source), studies=studies, definitions=defs, ref=args.ref,
-                        reference=against)
+    if args.table and (Path(args.table).parent / "design.json").is_file():  # a grown study's looks
+        defs.append(("design", {"origin": f"{Path(args.table).parent / 'design.json'} (the looks it was grown "
+                                          "with)", "text": (Path(args.table).parent / "design.json").read_text()}))
+    html = report.build(df, source=str(source), studies=studies, definitions=defs, ref=args.ref, reference=against,
+                        design=design, extras=got.extras)
     try:
         report.write(html, out)
     except OSError as exc:
@@ -199,6 +206,7 @@ def _design(args):
         found = verdict.table_design(args.table)
     elif args.study and not args.storage and len(args.study) == 1:
         found = claims.Design.read(Path(args.results) / args.study[0] / "design.json")
-    if found and args.alpha is None:
+    alpha = getattr(args, "alpha", None)  # bench report has no --alpha
+    if found and alpha is None:
         return found
-    return claims.Design(alpha=args.alpha if args.alpha is not None else claims.ALPHA)
+    return claims.Design(alpha=alpha if alpha is not None else claims.ALPHA)

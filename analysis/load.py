@@ -1,20 +1,25 @@
 """Load trial records (docs/storage.md) into one tidy DataFrame.
 
 Sources: an optuna storage URL, a journal file, a ``results/<study>/`` directory holding
-``optuna.journal``, a results root holding several of those, or an exported csv/parquet.
+``optuna.journal``, a results root holding several of those, or an exported csv (.csv.gz) or parquet.
 Diverged trials stay in at the chance error; FAIL trials are kept with ``state="FAIL"``
-and a NaN error so they can be counted, never plotted as results.
+and a NaN error so they can be counted, never plotted as results. A storage also gives each
+trial's per-epoch curve and provenance (:func:`load`); an exported table has neither.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from bench.core import layout, records, storages
+from bench.core import identity, layout, records, storages
 from bench.core.errors import UserError
 
+TABLES = (".csv", ".csv.gz", ".parquet")  # an exported table (the report's download may be gzipped)
+EXTRA_KEYS = ["study", "model", "optimizer", "budget", "trial_number"]  # a trial, across optuna studies
+EXTRAS = ("curve", "provenance")  # what a stored trial keeps beyond its table row (bench.core.records)
 
 
 class AnalysisError(UserError, ValueError):
@@ -39,7 +44,20 @@ def _from_storage(source: str, study: str | list[str] | None) -> tuple[pd.DataFr
             raise AnalysisError(f"unknown study {', '.join(unknown)}; valid: {', '.join(known) or '(none)'}")
     attrs = {s.study_name: dict(s.user_attrs) for s in summaries
              if not wanted or records.study_of(s) in wanted}
-    return records.from_storage(storage, wanted), attrs
+    return records.from_storage(storage, wanted), attrs, _extras(storage, summaries, wanted)
+
+
+def _extras(storage, summaries, wanted) -> pd.DataFrame:
+    """Per finished trial: its key (EXTRA_KEYS) and what it kept of EXTRAS (None where it has none)."""
+    rows = []
+    for s in summaries:
+        if wanted and records.study_of(s) not in wanted:
+            continue
+        sid = storage.get_study_id_from_name(s.study_name)
+        base = {**identity.parse_study_name(s.study_name), "study": records.study_of(s)}
+        rows += [dict(base, trial_number=t.number, **{k: t.user_attrs.get(k) for k in EXTRAS})
+                 for t in storage.get_all_trials(sid, deepcopy=False) if t.state.is_finished()]
+    return pd.DataFrame(rows, columns=EXTRA_KEYS + list(EXTRAS))
 
 
 def _from_table(path: Path) -> pd.DataFrame:
@@ -74,16 +92,26 @@ def _check_errors(df: pd.DataFrame, path: Path) -> None:
                             "chance), failed ones in a `state` column (FAIL), or drop them")
 
 
-def load_trials_with_attrs(source, study=None) -> tuple[pd.DataFrame, dict]:
-    """Like :func:`load_trials`, also returning each optuna study's user attrs by name."""
+@dataclass
+class Loaded:
+    """What a source holds: the tidy ``trials``, each optuna study's user ``attrs`` by name, and the
+    trials' ``extras`` (EXTRA_KEYS + EXTRAS; empty for a table)."""
+
+    trials: pd.DataFrame
+    attrs: dict = field(default_factory=dict)
+    extras: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=EXTRA_KEYS + list(EXTRAS)))
+
+
+def load(source, study=None) -> Loaded:
+    """Everything :func:`load_trials` reads from ``source``, with the study attrs and trial extras."""
     src = str(source)
     path = Path(src)
     if storages.is_url(src):
-        df, attrs = _from_storage(src, study)
-    elif path.suffix in (".csv", ".parquet"):
+        parts = [_from_storage(src, study)]
+    elif path.name.endswith(TABLES):
         if not path.is_file():
             raise AnalysisError(f"no table at {path}")
-        df, attrs = _from_table(path), {}
+        df = _from_table(path)
         if study:
             wanted = [study] if isinstance(study, str) else list(study)
             known = sorted(df["study"].dropna().astype(str).unique())
@@ -91,8 +119,9 @@ def load_trials_with_attrs(source, study=None) -> tuple[pd.DataFrame, dict]:
             if unknown:
                 raise AnalysisError(f"unknown study {', '.join(unknown)}; valid: {', '.join(known) or '(none)'}")
             df = df[df["study"].isin(wanted)]
+        return Loaded(records.tidy(df))
     elif path.is_dir() and (path / layout.JOURNAL).is_file():
-        df, attrs = _from_storage(str(path / layout.JOURNAL), study)
+        parts = [_from_storage(str(path / layout.JOURNAL), study)]
     elif path.is_dir():
         found = {name: where.journal for name, where in layout.studies_in(path).items()}
         wanted = [study] if isinstance(study, str) else list(study or found)
@@ -101,11 +130,17 @@ def load_trials_with_attrs(source, study=None) -> tuple[pd.DataFrame, dict]:
             valid = ", ".join(found) or f"(none: no */{layout.JOURNAL} under {path})"
             raise AnalysisError(f"unknown study {', '.join(unknown) or '(any)'}; valid: {valid}")
         parts = [_from_storage(str(found[w]), None) for w in wanted]
-        df = pd.concat([p[0] for p in parts], ignore_index=True)
-        attrs = {k: v for p in parts for k, v in p[1].items()}
     else:
-        df, attrs = _from_storage(src, study)
-    return records.tidy(df), attrs
+        parts = [_from_storage(src, study)]
+    df = pd.concat([p[0] for p in parts], ignore_index=True)
+    extras = pd.concat([p[2] for p in parts], ignore_index=True)
+    return Loaded(records.tidy(df), {k: v for p in parts for k, v in p[1].items()}, extras)
+
+
+def load_trials_with_attrs(source, study=None) -> tuple[pd.DataFrame, dict]:
+    """Like :func:`load_trials`, also returning each optuna study's user attrs by name."""
+    got = load(source, study)
+    return got.trials, got.attrs
 
 
 def load_trials(source, study=None) -> pd.DataFrame:

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats as st
 
 from bench.core import paper
 
 from . import stats
+from .names import size_key, size_of, stem_of
 
 WITHIN = (1, 2, 4, 8)
 OUTER = 1 / 8  # a best run this close to a window's edge (share of its log width) may have its optimum outside
 AUC_CUTOFF = 10.0
 REFS = ("min", "bootstrap")
 _EXTRA_KEYS = ("study", "budget", "epochs")
+MIN_SEEDS = 3  # fewest seeds given a seed interval: on one degree of freedom a t interval is 12.7 SDs wide
+CONFIRM_SEED0 = 1000  # seeds of `bench run --confirm` reruns start here (bench.runner.specs.CONFIRM_SEED0)
+ERROR_BOUNDS, DIFF_BOUNDS = (0.0, 100.0), (-100.0, 100.0)
 
 
 def results(df: pd.DataFrame) -> pd.DataFrame:
@@ -68,11 +73,32 @@ def reference_label(df: pd.DataFrame, ref: str) -> str:
 
 
 def groups(df: pd.DataFrame):
-    """Yield (key dict, per-point errors frame) per group, seed replicates averaged."""
+    """Yield (key dict, per-point errors frame) per group, seed replicates averaged; models by size."""
     pm = point_means(df)
     keys = group_keys(df)
-    for k, g in pm.groupby(keys, sort=True, dropna=False):
-        yield dict(zip(keys, k)), g
+    parts = [(dict(zip(keys, k)), g) for k, g in pm.groupby(keys, sort=True, dropna=False)]
+    yield from sorted(parts, key=lambda kg: size_key(kg[0]["model"]))
+
+
+def by_size(t: pd.DataFrame, col: str = "model") -> pd.DataFrame:
+    """``t`` with its rows in the order of their models' sizes (1mf before 18mf), stably."""
+    if t.empty or col not in t:
+        return t
+    order = {m: i for i, m in enumerate(sorted(t[col].astype(str).unique(), key=size_key))}
+    return t.sort_values(col, key=lambda s: s.astype(str).map(order), kind="stable").reset_index(drop=True)
+
+
+def seed_interval(values, bounds=ERROR_BOUNDS) -> stats.Interval:
+    """The mean of a cell's seeds with its 95% Student t interval cut to ``bounds``, what the quantity
+    can be (an error lies in [0, 100], a difference of two in [-100, 100]: the cut interval covers at
+    least as often as the t interval); no interval (NaN) below MIN_SEEDS seeds."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    mean = float(v.mean()) if v.size else np.nan
+    if v.size < MIN_SEEDS:
+        return stats.Interval(mean, np.nan, np.nan)
+    h = st.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size)
+    return stats.Interval(mean, max(bounds[0], mean - h), min(bounds[1], mean + h))
 
 
 def robustness(df: pd.DataFrame, ref: str = "min", seed: int = 0) -> pd.DataFrame:
@@ -271,3 +297,79 @@ def paper_comparison(df: pd.DataFrame) -> pd.DataFrame:
                              optimizer=opt, epochs=ep, paper=paper.WITHIN4[(model, opt)][0], measured=frac))  # fmt: skip
     out = pd.DataFrame(rows, columns=["what", "model", "optimizer", "epochs", "paper", "measured"])
     return out.assign(diff=out["measured"] - out["paper"])
+
+
+def _cells(df: pd.DataFrame) -> pd.DataFrame:
+    """The finished runs of tuned groups (analysis.tuned.cells), with the model's rung and stem."""
+    from . import tuned  # tuned builds on this module
+
+    c = tuned.cells(df)
+    return c.assign(rung=c["model"].map(size_of), stem_name=c["model"].map(stem_of)) if len(c) else c
+
+
+def convergence_cells(df: pd.DataFrame) -> pd.DataFrame:
+    """Paper Fig. 2 per optimizer: for each model (plain stems), optimizer and shorter budget, the
+    error minus the same seed's error at the model's longest budget, seed mean with its seed interval
+    (``seed_interval``), beside the longest budget and its mean error."""
+    c = _cells(df)
+    if c.empty or c["epochs"].nunique() < 2:
+        return pd.DataFrame()
+    c = c[c["stem"].eq("")]
+    longest = c.groupby(["model", "optimizer"])["epochs"].transform("max")
+    at_longest = c[c["epochs"].eq(longest)][["model", "optimizer", "seed", "error"]]
+    c = c.assign(longest=longest)
+    m = c[c["epochs"] < longest].merge(at_longest, on=["model", "optimizer", "seed"], suffixes=("", "_longest"))
+    rows = []
+    for (model, opt, ep), g in m.groupby(["model", "optimizer", "epochs"], sort=False):
+        iv = seed_interval(g["error"] - g["error_longest"], DIFF_BOUNDS)
+        rows.append(dict(model=model, optimizer=opt, size=size_of(model) or g["size"].iloc[0], epochs=ep,
+                         delta=iv.value, lo=iv.lo, hi=iv.hi, seeds=len(g), longest=int(g["longest"].iloc[0]),
+                         error_longest=float(g["error_longest"].mean()), gflops=float(g["gflops"].max())))
+    return by_size(pd.DataFrame(rows))
+
+
+def stem_cells(df: pd.DataFrame) -> pd.DataFrame:
+    """Table 3: per stem (C, S1…S4, P) at the size that has the S stems, the error with AdamW and with
+    SGD and their difference SGD − AdamW (paired by seed), seed means with seed intervals; ``optimizer``
+    is 'adamw', 'sgd' or 'sgd − adamw'."""
+    c = _cells(df)
+    if c.empty or not c["stem"].ne("").any():
+        return pd.DataFrame()
+    rung = c.loc[c["stem"].ne(""), "rung"].iloc[0]
+    s = c[c["rung"].eq(rung) & c["stem_name"].ne("")]
+    rows = []
+    for model, g in s.groupby("model"):
+        base = dict(model=model, stem=stem_of(model))
+        for opt, o in g.groupby("optimizer"):
+            iv = seed_interval(o["error"])
+            rows.append(dict(base, optimizer=opt, error=iv.value, lo=iv.lo, hi=iv.hi, seeds=len(o)))
+        w = g.pivot_table(index="seed", columns="optimizer", values="error")
+        if {"adamw", "sgd"} <= set(w.columns):
+            d = (w["sgd"] - w["adamw"]).dropna()
+            iv = seed_interval(d, DIFF_BOUNDS)
+            rows.append(dict(base, optimizer="sgd − adamw", error=iv.value, lo=iv.lo, hi=iv.hi, seeds=len(d)))
+    return by_size(pd.DataFrame(rows))
+
+
+def confirm_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The confirm step (``bench run --confirm``): each point rerun with new seeds, its error in the
+    search (the search seeds' mean), its rank among the group's search points, and the reruns' mean
+    with a seed interval. A search's best points regress when rerun (the winner's curse)."""
+    r = results(df).dropna(subset=["error", "point"])
+    search, rerun = r[r["seed"] < CONFIRM_SEED0], r[r["seed"] >= CONFIRM_SEED0]
+    if rerun.empty:
+        return pd.DataFrame()
+    keys = ["model", "optimizer", "epochs"]
+    s = search.groupby(keys + ["point"], as_index=False)["error"].mean()
+    s["rank"] = s.groupby(keys)["error"].rank(method="min").astype(int)
+    s["points"] = s.groupby(keys)["point"].transform("size")
+    rows = []
+    for k, g in rerun.groupby(keys + ["point"], sort=False):
+        hit = s[(s[keys + ["point"]] == pd.Series(dict(zip(keys + ["point"], k)))).all(axis=1)]
+        iv = seed_interval(g["error"])
+        rows.append(dict(zip(keys + ["point"], k), rank=int(hit["rank"].iloc[0]) if len(hit) else None,
+                         points=int(hit["points"].iloc[0]) if len(hit) else None,
+                         search=float(hit["error"].iloc[0]) if len(hit) else np.nan, rerun=iv.value, lo=iv.lo,
+                         hi=iv.hi, seeds=len(g)))
+    out = pd.DataFrame(rows)
+    return by_size(out.assign(change=out["rerun"] - out["search"]).sort_values(["optimizer", "rank"]))

@@ -274,3 +274,44 @@ def canonical(spec) -> str:
 def identity(spec) -> str:
     """The data part of a trial's identity (:meth:`DataSpec.identity`)."""
     return parse(spec).identity()
+
+
+# What a reader is told a data set is (the report's data statement): by scheme, and by fingerprint for
+# copies whose files differ from the official set's.
+NAMES = {"synthetic": "procedural shapes × textures, not natural images", "cifar10": "CIFAR-10",
+         "cifar100": "CIFAR-100", "fashion-mnist": "Fashion-MNIST (28→32 px, grey→3 channels)"}
+KNOWN_COPIES = {"33b4b9891bd5": "CIFAR-10 (JPEG q75 re-encoding)"}  # docs/data.md
+
+
+def describe(data: str) -> dict:
+    """A stored trial's data spec (canonical or identity form: ``synthetic:2000``,
+    ``cifar10:DIR#FP:N``, ``cifar10#FP:N``, ``imagefolder:DIR``) in words, without checking its files
+    (only a prepared set's manifest is read, where it is on this machine): ``name`` (what the images
+    are), ``spec`` (as stored), ``train`` / ``val`` (image counts, None where the spec does not give
+    them) and ``where`` (a folder, or None)."""
+    spec = str(data).strip()
+    head = spec.split(":", 1)[0]
+    scheme, _, digest = head.partition("#")
+    rest = spec[len(head) + 1:] if ":" in spec else ""
+    scheme = scheme.lower()
+    out = dict(spec=spec, name=NAMES.get(scheme, spec), train=None, val=None, where=None)
+    if scheme == "synthetic":
+        size = int(rest.replace("_", "")) if rest.replace("_", "").isdigit() else SYNTHETIC_TRAIN
+        return out | dict(train=size, val=SYNTHETIC_VAL)
+    if scheme in NAMED:
+        folder, size = rest, None
+        tail = rest.rpartition(":")[2] if ":" in rest else rest
+        if tail.replace("_", "").isdigit():
+            size, folder = int(tail.replace("_", "")), rest[: -len(tail)].rstrip(":")
+        folder, _, fp = folder.rpartition("#") if "#" in folder else (folder, "", "")
+        digest = digest or fp
+        train, val = subset_sizes(scheme, None if size == NAMED[scheme][0] else size)
+        name = KNOWN_COPIES.get(digest, out["name"]) if scheme == "cifar10" else out["name"]
+        return out | dict(name=name, train=train, val=val, where=folder or None)
+    if scheme in ("imagefolder", "prepared"):
+        folder = rest.rpartition("#")[0] if scheme == "prepared" and "#" in rest else rest
+        label = "an image folder" if scheme == "imagefolder" else "a prepared set"
+        sizes = DataSpec(scheme, folder).split_sizes() if scheme == "prepared" and folder else None
+        return out | dict(name=f"{label} at {folder}", where=folder, train=sizes[0] if sizes else None,
+                          val=sizes[1] if sizes else None)
+    return out

@@ -84,3 +84,17 @@ def test_storage_url(tmp_path, table):
     assert len(df) == 6 and set(df["model"]) == {"vitc_mini"} and set(df["optimizer"]) == {"sgd"}
     with pytest.raises(StorageError, match="cannot open storage nosuchdriver://x"):  # the runner's one line
         analysis.load_trials("nosuchdriver://x")
+
+
+def test_storage_keeps_each_trials_curve_and_provenance(tmp_path, table):
+    """A storage gives every finished trial's per-epoch curve (the report's learning curves) keyed as
+    its table row; an exported table has none."""
+    path = write_journal(table, tmp_path / "results" / "s1" / "optuna.journal", failed=1)
+    got = load.load(path)
+    assert len(got.extras) == len(got.trials) and list(got.extras.columns) == load.EXTRA_KEYS + list(load.EXTRAS)
+    both = got.trials.merge(got.extras, on=load.EXTRA_KEYS, validate="one_to_one")
+    done = both[both["state"].eq("COMPLETE") & ~both["diverged"]]
+    assert all(c[-1]["error"] == pytest.approx(e) for c, e in zip(done["curve"], done["error"]))
+    assert both.loc[both["state"].eq("FAIL"), "curve"].isna().all() and both["provenance"].isna().all()
+    table.to_csv(tmp_path / "t.csv", index=False)
+    assert load.load(tmp_path / "t.csv").extras.empty
