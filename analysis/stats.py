@@ -60,7 +60,7 @@ class Directional(NamedTuple):
 class Paired(NamedTuple):
     """Per-point differences (b - a): their median and mean, and a one-sided signed-rank test each way
     (``p_pos``: b - a > 0, ``p_neg``: b - a < 0); ``p_min``: the smallest p-value the test can give
-    at these differences, ``exact``: False for a Monte Carlo p-value (floor 1 / (draws + 1))."""
+    at this many pairs (2^-n, every sign one way), ``exact``: False for a Monte Carlo p-value (floor 1 / (draws + 1))."""
 
     n: int
     median_diff: float
@@ -282,16 +282,16 @@ def signed_rank(a, b, n_perm: int = 4000, seed: int = 0, exact_max: int = EXACT_
         return Paired(0, np.nan, np.nan, np.nan, np.nan, np.nan)
     nz = d[np.abs(d) > EPS]
     if nz.size == 0:
-        return Paired(d.size, 0.0, 0.0, 1.0, 1.0, 1.0)
+        return Paired(d.size, 0.0, 0.0, 1.0, 1.0, 0.5 ** d.size)
     ranks = _st.rankdata(np.round(np.abs(nz), 6))
     w = float(np.sum(ranks * np.sign(nz)))
     if nz.size <= exact_max:
         p_pos, p_neg = _signed_rank_exact(ranks, w)
-        return Paired(d.size, float(np.median(d)), float(d.mean()), p_pos, p_neg, 0.5 ** nz.size)
+        return Paired(d.size, float(np.median(d)), float(d.mean()), p_pos, p_neg, 0.5 ** d.size)
     rng = np.random.default_rng(seed)
     null = (rng.integers(0, 2, (n_perm, nz.size)) * 2 - 1) @ ranks
     return Paired(d.size, float(np.median(d)), float(d.mean()), _pvalue(null, w), _pvalue(-null, -w),
-                  max(0.5 ** nz.size, 1 / (n_perm + 1)), exact=False)
+                  max(0.5 ** d.size, 1 / (n_perm + 1)), exact=False)
 
 
 def _signed_rank_exact(ranks: np.ndarray, w: float) -> tuple[float, float]:

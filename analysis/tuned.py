@@ -274,10 +274,11 @@ def _curve_text(r: dict) -> str:
             f"[{r['lo']:.1f}, {r['hi']:.1f}] (resampling {r['seeds']} seeds; {r['fits']:.0%} of resamples bend)")
 
 
-def plateau(c: pd.DataFrame) -> dict:
+def plateau(c: pd.DataFrame, level: float = 0.95) -> dict:
     """Per family at its models' better optimizers: (the mean improvement from the budget before the
-    longest to the longest, paired by size and seed; the seed SD at the longest budget, pooled over
-    its cells; plateaued: the improvement is no larger than the seed SD)."""
+    longest to the longest, paired by size and seed; its one-sided ``level`` lower bound (Student t);
+    the seed SD at the longest budget, pooled over its cells; plateaued: the lower bound is no larger
+    than the seed SD, so the data do not show it still improving by more than seed noise; the two budgets)."""
     b = at_better(c[c["stem"].eq("")])
     out = {}
     for fam, g in b.groupby("fam"):
@@ -286,9 +287,11 @@ def plateau(c: pd.DataFrame) -> dict:
             continue
         last, before = budgets[-1], budgets[-2]
         w = g.pivot_table(index=["model", "seed"], columns="epochs", values="error")
-        step = float((w[before] - w[last]).mean())
-        sd = float(np.sqrt(g[g["epochs"].eq(last)].groupby("model")["error"].var(ddof=1).mean()))
-        out[fam] = (step, sd, bool(step <= sd), before, last)
+        d = (w[before] - w[last]).dropna().to_numpy(float)
+        lower = d.mean() - st.t.ppf(level, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size) if d.size > 1 else np.nan
+        var = g[g["epochs"].eq(last)].groupby("model")["error"].var(ddof=1)
+        sd = float(np.sqrt(var.mean()))
+        out[fam] = (float(d.mean()), float(lower), sd, bool(not lower > sd), before, last)
     return out
 
 
@@ -312,7 +315,7 @@ def _converge(c: pd.DataFrame) -> list[Claim]:
         for size in sizes:
             p_ = b[b["model"].eq(f"vitp_{size}") & b["epochs"].eq(longest)].set_index("seed")
             x_ = b[b["model"].eq(f"{fam}_{size}") & b["epochs"].eq(h)].set_index("seed")
-            both = p_[["error", "optimizer"]].join(x_[["error", "optimizer"]], how="inner", lsuffix="_p", rsuffix="_x")
+            both = p_[["error", "optimizer"]].add_suffix("_p").join(x_[["error", "optimizer"]].add_suffix("_x"), how="inner")
             for s, r in both.iterrows():
                 near = {(f"vitp_{size}", r["optimizer_p"], longest), (f"{fam}_{size}", r["optimizer_x"], h)} & noisy
                 rows.append(dict(size=size, seed=s, p=r["error_p"], x=r["error_x"], near=bool(near)))
@@ -323,10 +326,10 @@ def _converge(c: pd.DataFrame) -> list[Claim]:
         per = "; ".join(f"{size}: ViTp {_cell_text(g['p'], '')}, {name} {_cell_text(g['x'], '')}"
                         for size, g in t.groupby("size", sort=False))
         fams = [f for f in ("vitp", fam) if f in flat]
-        steps = ", ".join(f"{f} improves by {flat[f][0]:+.1f} points from {flat[f][3]:g} to {flat[f][4]:g} epochs "
-                          f"(seed SD at {flat[f][4]:g}: {flat[f][1]:.2f})" for f in fams)
+        steps = ", ".join(f"{f} improves by {flat[f][0]:+.1f} points from {flat[f][4]:g} to {flat[f][5]:g} epochs "
+                          f"(95% lower bound {flat[f][1]:+.1f}; seed SD at {flat[f][5]:g}: {flat[f][2]:.2f})" for f in fams)
         fits = "; ".join(_curve_text(r) for r in curves.to_dict("records") if r["fam"] in ("vitp", fam))
-        blocked = PLATEAU if any(not flat[f][2] for f in fams) else ""
+        blocked = PLATEAU if any(not flat[f][3] for f in fams) else ""
         plateau_text = (f"plateau: {steps}: " + ("the longest budget has not plateaued, so no verdict on convergence"
                                                  if blocked else "plateaued"))
 
@@ -336,7 +339,8 @@ def _converge(c: pd.DataFrame) -> list[Claim]:
                            f"optimizer, error %, seed means): {per}; ViTp({longest:g}) − {name}({h:g}): {name} lower in "
                            f"{int(np.sum(rows_['p'] - rows_['x'] > stats.EPS))}/{len(rows_)} size × seed pairs{note}",
                            "size × seed pairs", blocked=blocked,
-                           detail=dict(plateau={f: flat[f][:3] for f in fams}, curves=fits, plateau_text=plateau_text))
+                           detail=dict(plateau={f: dict(zip(("step", "lower", "seed_sd", "plateaued"), flat[f][:4]))
+                                                for f in fams}, curves=fits, plateau_text=plateau_text))
         keep = t[~t["near"]]
         cl = claim(keep, f" ({int(t['near'].sum())} pair(s) with a cell {NEAR} left out)" if t["near"].any() else "")
         cl.evidence += f"; {plateau_text}; learning curves: the table above"
