@@ -69,7 +69,8 @@ def findings(df: pd.DataFrame, design: Design | None = None, seed: int = 0, powe
     curves = tuned.learning_curves(c) if len(c) and c["epochs"].nunique() >= 3 else pd.DataFrame()
     return dict(design=design, noise=noise, groups=pd.DataFrame() if tuned_only else groups_table(pm),
                 cells=tuned.cell_table(search) if tuned_only else pd.DataFrame(), claims=cl,
-                confirmed=claims.confirmed_table(searched, confirm), curves=curves, lines=lines)
+                confirmed=claims.confirmed_table(summary.point_means(df.drop(confirm.index)), confirm), curves=curves,
+                lines=lines)
 
 
 def _line(c: Claim, family: int, alpha: float) -> str:

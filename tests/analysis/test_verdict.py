@@ -113,6 +113,43 @@ def test_alpha_is_split_over_the_planned_looks():
             assert (c.verdict == "reproduced") == (c.p_adjusted < 0.0125)
 
 
+def _confirmed(df: pd.DataFrame, worse: float) -> pd.DataFrame:
+    """``df`` with the confirm step's reruns: the 2 best of the first 24 points of each arm, seeds
+    1000 and 1001, ``worse`` points above their search error (with a little seed noise)."""
+    rng = np.random.default_rng(0)
+    reruns = [best.assign(seed=s, error=best["error"] + worse + rng.normal(0, 0.5, 2))
+              for _, g in df[df["point"] < 24].groupby(["model", "optimizer"]) for best in [g.nsmallest(2, "error")]
+              for s in (1000, 1001)]
+    return records.tidy(pd.concat([df, *reruns], ignore_index=True))
+
+
+def test_search_verdicts_read_the_search_runs_at_the_recorded_look():
+    """A study grown to 32 points whose design recorded its last look at 24, with confirm reruns:
+    the groups and search claims are those of the first 24 points alone, the reruns feed only the
+    confirmed-best table and the tuned-point claims (SGD vs AdamW, Welch t on the fresh seeds)."""
+    df = _study(n_points=32)
+    full = _confirmed(df, worse=5.0)
+    f = verdict.findings(full, design=claims.Design(0.05, (24, 48), recorded=24), power=False)
+    alone = verdict.findings(records.tidy(df[df["point"] < 24]), design=claims.Design(0.05, (24, 48)), power=False)
+    pd.testing.assert_frame_equal(f["groups"], alone["groups"])
+    assert set(f["groups"]["points"]) == {24} and "recorded look, 24 points" in f["design"].describe()
+    searched = {(c.claim, c.optimizer): c.p for c in f["claims"] if c.claim in ("robust", "better", "best")}
+    assert searched == {(c.claim, c.optimizer): c.p for c in alone["claims"] if c.claim in ("robust", "better", "best")}
+    conf = f["confirmed"]
+    assert len(conf) == 8 and (conf["seeds"] == 2).all() and conf["regression"].between(3, 7).all()
+    (sgd,) = [c for c in f["claims"] if c.claim == "sgd"]
+    assert sgd.verdict != "described" and sgd.n == 4 and "Welch t" in sgd.evidence and "k = 1:" in sgd.evidence
+    assert "Confirmed best" in verdict.markdown(f)
+
+
+def test_design_reads_its_recorded_look(tmp_path):
+    import json
+
+    path = tmp_path / "design.json"
+    path.write_text(json.dumps(dict(alpha=0.05, looks=[24, 48], rounds=[dict(points=24), dict(points=48)])))
+    assert claims.Design.read(path) == claims.Design(0.05, (24, 48), recorded=48)
+
+
 def test_runs_near_chance_cannot_separate_and_say_why():
     f = verdict.findings(_study(near_chance=True), power=False)
     assert f["noise"] and f["lines"][0].startswith("This study cannot separate the models")
