@@ -267,13 +267,6 @@ def learning_curves(c: pd.DataFrame, n_boot: int = 200, seed: int = 0) -> pd.Dat
     return pd.DataFrame(rows)
 
 
-def _curve_text(r: dict) -> str:
-    if not np.isfinite(r["e_inf"]):
-        return f"{r['model']}: not bending by {r['epochs'].split(', ')[-1]} epochs (e∞ cannot be told from {r['epochs']})"
-    return (f"{r['model']}: e∞ {r['e_inf']:.1f}, within {CONVERGED_WITHIN:g} point of it at {r['within']:.1f} epochs "
-            f"[{r['lo']:.1f}, {r['hi']:.1f}] (resampling {r['seeds']} seeds; {r['fits']:.0%} of resamples bend)")
-
-
 def plateau(c: pd.DataFrame, level: float = 0.95) -> dict:
     """Per family at its models' better optimizers: (the mean improvement from the budget before the
     longest to the longest, paired by size and seed; its one-sided ``level`` lower bound (Student t);
@@ -302,7 +295,6 @@ def _converge(c: pd.DataFrame) -> list[Claim]:
     b = at_better(plain)
     noisy = _noisy(c)
     flat = plateau(c)
-    curves = learning_curves(c)
     longest = b["epochs"].max()
     half = [e for e in sorted(b["epochs"].unique()) if e <= longest / 2]
     out = []
@@ -328,7 +320,6 @@ def _converge(c: pd.DataFrame) -> list[Claim]:
         fams = [f for f in ("vitp", fam) if f in flat]
         steps = ", ".join(f"{f} improves by {flat[f][0]:+.1f} points from {flat[f][4]:g} to {flat[f][5]:g} epochs "
                           f"(95% lower bound {flat[f][1]:+.1f}; seed SD at {flat[f][5]:g}: {flat[f][2]:.2f})" for f in fams)
-        fits = "; ".join(_curve_text(r) for r in curves.to_dict("records") if r["fam"] in ("vitp", fam))
         blocked = PLATEAU if any(not flat[f][3] for f in fams) else ""
         plateau_text = (f"plateau: {steps}: " + ("the longest budget has not plateaued, so no verdict on convergence"
                                                  if blocked else "plateaued"))
@@ -340,7 +331,7 @@ def _converge(c: pd.DataFrame) -> list[Claim]:
                            f"{int(np.sum(rows_['p'] - rows_['x'] > stats.EPS))}/{len(rows_)} size × seed pairs{note}",
                            "size × seed pairs", blocked=blocked,
                            detail=dict(plateau={f: dict(zip(("step", "lower", "seed_sd", "plateaued"), flat[f][:4]))
-                                                for f in fams}, curves=fits, plateau_text=plateau_text))
+                                                for f in fams}))
         keep = t[~t["near"]]
         cl = claim(keep, f" ({int(t['near'].sum())} pair(s) with a cell {NEAR} left out)" if t["near"].any() else "")
         cl.evidence += f"; {plateau_text}; learning curves: the table above"

@@ -40,20 +40,29 @@ def groups_table(pm: pd.DataFrame) -> pd.DataFrame:
 # ---- the Findings
 
 
+def judged(df: pd.DataFrame, design: Design, seed: int = 0, power: bool = True) -> tuple[pd.DataFrame, list[Claim]]:
+    """(the seed-averaged search points at the recorded look, every claim of the study decided
+    together): the search claims on them, the tuned-point claims on the confirm reruns and cells."""
+    search, confirm = claims.search_runs(df, design)
+    pm = summary.point_means(search).dropna(subset=["error"])
+    if pm.empty:
+        return pm, []
+    searched = pm[pm.groupby(["model", "optimizer"])["point"].transform("nunique") > 1]
+    cl = claims.search_claims(searched, design, confirm, seed) + tuned.claims(search, design)
+    return pm, claims.judge(cl, design.per_look, power)
+
+
 def findings(df: pd.DataFrame, design: Design | None = None, seed: int = 0, power: bool = True) -> dict:
     """Everything the Findings section says: whether the runs can separate models, the groups
     table (search runs at the recorded look), the claims decided together, the confirmed best (the
     ``--confirm`` reruns), the learning curves of a tuned study, and plain-words lines."""
     design = design or Design()
-    search, confirm = claims.search_runs(df, design)
-    pm = summary.point_means(search).dropna(subset=["error"])
+    pm, cl = judged(df, design, seed, power)
     if pm.empty:
         return dict(design=design, noise=["no finished runs"], groups=pd.DataFrame(), cells=pd.DataFrame(), claims=[],
                     confirmed=pd.DataFrame(), curves=pd.DataFrame(), lines=["No finished runs: nothing to judge."])
-    searched = pm[pm.groupby(["model", "optimizer"])["point"].transform("nunique") > 1]
-    noise = claims.separable(searched)
-    cl = claims.search_claims(searched, design, confirm, seed) + tuned.claims(search, design)
-    claims.judge(cl, design.per_look, power)
+    search, confirm = claims.search_runs(df, design)
+    noise = claims.separable(pm[pm.groupby(["model", "optimizer"])["point"].transform("nunique") > 1])
     lines = []
     if noise:
         lines.append("This study cannot separate the models: its runs end too close to chance for their "
@@ -216,10 +225,12 @@ def _need(c: Claim) -> str:
     return (c.cost or str(c.n_needed)) if c.n_needed else "beyond the sizes tried"
 
 
-def _curve(r: dict) -> str:
+def _curve(r: dict, sep: str = " | ") -> str:
+    """'e∞ | epochs [lo, hi]' of a learning curve, or why it has none."""
     if not np.isfinite(r["e_inf"]):
-        return "not bending | e∞ cannot be told from these budgets"
-    return f"{r['e_inf']:.1f} | {r['within']:.1f} [{r['lo']:.1f}, {r['hi']:.1f}]"
+        return f"not bending{sep}e∞ cannot be told from these budgets"
+    return (f"e∞ {r['e_inf']:.1f}{sep}{r['within']:.1f} epochs [{r['lo']:.1f}, {r['hi']:.1f}] "
+            f"({r['fits']:.0%} of {r['seeds']}-seed resamples bend)")
 
 
 def _cell(r: dict) -> str:
@@ -244,6 +255,11 @@ def text(f: dict) -> str:
         out += ["", f"{'model':<14} {'optimizer':<9} {'epochs':>6} {'seeds':>5}  error, seed mean [95% t CI]"]
         out += [f"{r['model']:<14} {r['optimizer']:<9} {r['epochs']:>6} {r['seeds']:>5}  {_cell(r)}"
                 for r in f["cells"].to_dict("records")]
+    if len(f["curves"]):
+        out += ["", f"learning curves e(t) = e∞ + a·t^-b at each model's better optimizer: epochs to within "
+                    f"{tuned.CONVERGED_WITHIN:g} point of e∞ [95% CI, resampling seeds]"]
+        out += [f"{r['model']:<14} {r['optimizer']:<9} {r['epochs']:>10}  " + _curve(r, " | ").replace(" | ", ", ")
+                for r in f["curves"].to_dict("records")]
     if len(f["confirmed"]):
         out += ["", "confirmed best (fresh seeds at the search's best points; not in the search verdicts):"]
         out += [f"{r['model']:<14} {r['optimizer']:<9} point {r['point']:>4}: search {r['search']:.1f}, fresh "
