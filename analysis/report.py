@@ -148,7 +148,8 @@ def _findings(df: pd.DataFrame, seed: int, design=None) -> dict:
     return dict(findings=f["lines"], findings_noise=bool(f["noise"]), findings_rule=f["design"].describe(),
                 findings_tuned=bool(len(f["cells"])), findings_within=_records(within), findings_within_cols=_cols(within),
                 findings_claims=_records(claims), findings_claims_cols=["claim", "pair", "optimizer", "verdict", "p",
-                                                                        "p_other", "power", "n_needed", "evidence"])
+                                                                        "p_other", "p_adjusted", "without", "power",
+                                                                        "n_needed", "evidence"])
 
 
 def _against(df: pd.DataFrame, reference: dict, seed: int) -> dict:
