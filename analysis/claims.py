@@ -321,12 +321,11 @@ def search_claims(pm: pd.DataFrame, design: Design, confirm: pd.DataFrame | None
     chance = float(pm["chance"].max()) if len(pm) else np.inf
     out = []
 
-    def add(kind, pr, opt, arrays, stat, p, q, evidence, models_opts, paired=True, **kw):
+    def add(kind, pr, opt, arrays, stat, p, q, evidence, models_opts, **kw):
         noise = [mo for mo in models_opts if mo in noise_groups]
         cost = sum(secs.get(mo, np.nan) for mo in models_opts)
         c = Claim(kind, pr, opt, "", float(stat), float(p), float(q), evidence, int(arrays[0].size), CLAIMS[kind],
-                  power_of=_power_of(kind, arrays, chance, stat, seed, cost, paired,
-                                     "points per arm" if paired else "fresh-seed runs per arm"), **kw)
+                  power_of=_power_of(kind, arrays, chance, stat, seed, cost), **kw)
         if noise:
             c.without = replace(c)
             c.blocked = INCONCLUSIVE
@@ -377,8 +376,9 @@ def _contrast_claim(kind, pr, opt, arrays, what, models_opts):
 
 def _tuned_point_claims(pm, confirm, p, c, secs, chance, seed) -> list[Claim]:
     """sgd and gap: the optimizers at their tuned points, retrained with fresh seeds (the confirm
-    runs), Welch t on the runs; the expected best of k on the search runs beside them as a
-    sensitivity (k = SENSITIVITY_K). Without confirm runs: described only."""
+    runs), Welch t on the confirmed points (each point's fresh seeds averaged: the runs of one point
+    share it, so the point is the unit); the expected best of k on the search runs beside them as a
+    sensitivity (k = SENSITIVITY_K). Without two confirmed points per arm: described only."""
     e = {(m, o): point_errors(pm, m, o) for m in (p, c) for o in ("sgd", "adamw")}
     if any(v.empty for v in e.values()):
         return []
@@ -386,7 +386,7 @@ def _tuned_point_claims(pm, confirm, p, c, secs, chance, seed) -> list[Claim]:
     runs = {}
     if confirm is not None and len(confirm):
         done = confirm[confirm["state"].eq("COMPLETE")] if "state" in confirm else confirm
-        runs = {k: g["error"].to_numpy(float) for k, g in done.groupby(["model", "optimizer"])}
+        runs = {k: g.groupby("point")["error"].mean().to_numpy(float) for k, g in done.groupby(["model", "optimizer"])}
     out = []
     for kind, arms, coef in (("sgd", [(p, "sgd"), (p, "adamw")], (1, -1)),
                              ("gap", [(p, "sgd"), (p, "adamw"), (c, "sgd"), (c, "adamw")], (1, -1, -1, 1))):
@@ -399,24 +399,27 @@ def _tuned_point_claims(pm, confirm, p, c, secs, chance, seed) -> list[Claim]:
         arrays = [runs.get(a, np.array([])) for a in arms]
         if any(a.size < 2 for a in arrays):
             out.append(Claim(kind, f"{p} vs {c}", "sgd − adamw", DESCRIBED, sens[stats.BEST_OF].value, np.nan, np.nan,
-                             f"{what}: not tested, no tuned points retrained with fresh seeds (bench run --confirm N "
-                             f"--seeds 2 tests it); {sens_text}", int(groups[0].size), CLAIMS[kind], detail=detail))
+                             f"{what}: not tested, fewer than 2 tuned points per arm retrained with fresh seeds "
+                             f"(bench run --confirm N --seeds S tests it); {sens_text}", int(groups[0].size),
+                             CLAIMS[kind], detail=detail))
             continue
         ci, pp, pq = stats.welch_contrast(arrays, coef)
         means = ", ".join(f"{m}/{o} {_mean_text(a)}" for (m, o), a in zip(arms, arrays))
         cost = sum(secs.get(a, np.nan) for a in arms)
         out.append(Claim(kind, f"{p} vs {c}", "sgd − adamw", "", ci.value, pp, pq,
                          f"{what} at the tuned points (the confirm step: each arm's best search points retrained "
-                         f"with fresh seeds; runs, seed means [95% t CI]: {means}) = {iv(ci, none='no interval')}; "
-                         f"Welch t p = {fmt_p(pp)} (the paper's direction), {fmt_p(pq)} (the other); {sens_text}",
+                         f"with fresh seeds, a point's seeds averaged; per arm, mean of its points [95% t CI]: "
+                         f"{means}) = {iv(ci, none='no interval')}; Welch t over the points p = {fmt_p(pp)} (the "
+                         f"paper's direction), {fmt_p(pq)} (the other); {sens_text}",
                          int(min(a.size for a in arrays)), CLAIMS[kind], interval=ci, detail=detail,
-                         power_of=_power_of(kind, arrays, chance, ci.value, seed, cost, False, "fresh-seed runs per arm")))
+                         power_of=_power_of(kind, arrays, chance, ci.value, seed, 2 * cost, False,
+                                            "confirmed points per arm (2 fresh seeds each)")))
     return out
 
 
 def _mean_text(a: np.ndarray) -> str:
-    """'mean [lo, hi] (n runs)' of one arm's runs, a Student t interval."""
-    return f"{iv(stats.mean_interval(a), '', none='one run')} ({a.size} runs)"
+    """'mean [lo, hi] (n points)' of one arm's confirmed points, a Student t interval."""
+    return f"{iv(stats.mean_interval(a), '', none='one point')} ({a.size} points)"
 
 
 def confirmed_table(pm: pd.DataFrame, confirm: pd.DataFrame) -> pd.DataFrame:
