@@ -41,7 +41,8 @@ def run(study_def: Study, ov: Overrides, lopts: launch.LaunchOptions, ropts: orc
     log(_plan(study_def, ov, lopts, ropts, design, claims, seed))
     if ropts.dry_run:
         return 0
-    record = dict(alpha=design.alpha, looks=list(design.looks), rule=design.describe(), claims=claims or "all",
+    record = dict(alpha=design.alpha, looks=list(design.looks), rule=design.describe(), rules=list(design.rules),
+                  claims=claims or "all",
                   started=time.strftime("%Y-%m-%dT%H:%M:%S"), rounds=[])
     code = 0
     for n in design.looks:
