@@ -35,6 +35,7 @@ def groups_table(pm: pd.DataFrame) -> pd.DataFrame:
         rows.append(row)
     return pd.DataFrame(rows)
 
+
 # ---- the Findings
 
 
