@@ -1,4 +1,4 @@
-"""Check by simulation that each interval and test of ``analysis.stats`` means what it says.
+"""Check by simulation that each interval, test and claim means what it says.
 
 Studies are drawn from known distributions shaped like the reference study's (skewed errors,
 steps of one validation image, diverged runs all at chance), so the true values are known:
@@ -7,10 +7,15 @@ steps of one validation image, diverged runs all at chance), so the true values 
   expected fraction of runs within k points of the best);
 * false positives: how often a one-sided test at α fires in either direction when the two arms
   come from the same distribution (Δ-KS also when one is shifted: its Δs are then equal in law),
-  at one look and over a study grown by doubling with α split over the looks.
+  at one look and over a study grown by doubling with α split over the looks;
+* the robustness test's nulls side by side (``ks_table``);
+* whole studies (a random search, the optimizer study, the stem study), every claim judged by the
+  definitions before issue 28 (``OLD_REV``, read from git) and today's, under each study's global
+  null and at the committed references' effects, with family-wise rates (``claim_rates``);
+* the committed references' verdicts before and after (``references_table``).
 
-``python -m analysis.simulate`` prints the table of docs/statistics.md; the slow test
-``tests/analysis/test_simulation.py`` asserts its bounds.
+``python -m analysis.simulate --write docs/statistics.md`` fills the page's tables; the slow test
+``tests/analysis/test_simulation.py`` asserts their bounds.
 """
 
 from __future__ import annotations
