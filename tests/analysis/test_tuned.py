@@ -2,6 +2,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as st
 
 from analysis import synthetic, tuned, verdict
 from analysis.claims import Design
@@ -164,3 +165,24 @@ def test_the_report_draws_a_tuned_study_as_the_paper_does():
     html = report.build(_table(LADDER), title="t")
     schedule = html[html.index('id="schedule"'):html.index('id="stems"')]
     assert "data:image/png;base64" in schedule and "Not drawn" not in schedule
+
+
+def test_equivalence_to_an_estimated_margin_holds_its_level_at_the_boundary():
+    """RegNetY's margin is estimated from 6 cells of 2 seeds: taken as known, the equivalence test at a
+    true gap exactly at the margin says 'within' far more often than α; with the margin's uncertainty
+    (tuned.equivalence) it stays below α, and a true gap of zero is still found."""
+    rng, reps, sigma = np.random.default_rng(0), 400, np.sqrt(5)
+    true_margin = tuned.MARGIN_Z * np.sqrt(2) * sigma
+    naive = honest = found = 0
+    for _ in range(reps):
+        sd = np.sqrt(np.mean(rng.normal(0, sigma, (6, 2)).var(axis=1, ddof=1)))
+        m = tuned.MARGIN_Z * np.sqrt(2) * sd
+        for gap, at_boundary in ((true_margin, True), (0.0, False)):
+            g = rng.normal(gap, np.sqrt(2), 6)
+            mean, se = g.mean(), g.std(ddof=1) / np.sqrt(6)
+            if at_boundary:
+                naive += max(st.t.sf((mean + m) / se, 5), st.t.cdf((mean - m) / se, 5)) < 0.05
+                honest += tuned.equivalence(mean, se, 5, m, 6)[0] < 0.05
+            else:
+                found += tuned.equivalence(mean, se, 5, m, 6)[0] < 0.05
+    assert naive / reps > 0.1 and honest / reps <= 0.05 and found / reps > 0.5
