@@ -10,9 +10,12 @@ import dataclasses
 import math
 import re
 
+from analysis.claims import fmt_p
 from bench.core import paper
 
 KNOWN_VERDICTS = ("reproduced", "not reproduced", "inconclusive", "mixed", "undecidable", "described")
+# verdicts that say the study cannot decide, and why, share the undecidable badge
+UNDECIDED = ("undecidable", "cannot judge")
 # the effect each claim measures: (what, unit) — the statistic's sign is the paper's direction (> 0)
 EFFECTS = {
     "robust": ("largest gap of the Δ-EDFs (share of runs)", ""),
@@ -20,22 +23,30 @@ EFFECTS = {
     "best": ("expected best of 4, ViTp − ViTc", " points"),
     "sgd": ("ViTp's SGD − AdamW", " points"),
     "gap": ("ViTp's SGD − AdamW gap − ViTc's", " points"),
-    "converge": ("ViTp − ViTc, error − longest-budget error", " points"),
-    "regnety": ("RegNetY's mean SGD − AdamW", " points"),
+    "converge vitc": ("median of ViTp at the longest budget − ViTc at half of it", " points"),
+    "converge regnety": ("median of ViTp at the longest budget − RegNetY at half of it", " points"),
+    "regnety": ("RegNetY's mean SGD − AdamW at the longest budget", " points"),
     "trend": ("Kendall τ of the gap against size", ""),
-    "stem order": ("Spearman ρ of error against the stem's rank", ""),
-    "stem sgd": ("Spearman ρ of SGD − AdamW against the stem's rank", ""),
+    "stem trend": ("Spearman ρ of error against the stem's rank, C…S4", ""),
+    "stem P vs C": ("P − C", " points"),
+    "stem sgd trend": ("Spearman ρ of SGD − AdamW against the stem's rank, C…S4", ""),
+    "stem sgd P vs C": ("P's SGD − AdamW − C's", " points"),
 }
 # the Claim's fields as words (the tests one click below); a field not named here shows its own name
 LABELS = {"statistic": "statistic", "p": "p, the paper's direction", "p_other": "p, the other direction",
-          "n": "pairs or runs tested", "power": "power now", "n_needed": "points per arm for 80% power",
-          "cost": "what 80% power would cost", "evidence": "evidence"}
-HIDDEN = ("claim", "pair", "optimizer", "verdict", "statement", "detail")
+          "p_adjusted": "p after Holm's step-down over the study's claims (the verdict's)",
+          "p_min": "smallest p this test can give at this size", "exact": "exact p-values",
+          "blocked": "the rule that decided instead of the test", "crossing": "both directions tested (EDFs may cross)",
+          "without": "verdict without the rules", "n": "pairs or runs tested", "power": "power now",
+          "n_needed": "points per arm for 80% power", "cost": "what 80% power would cost", "evidence": "evidence"}
+HIDDEN = ("claim", "pair", "optimizer", "verdict", "statement", "detail", "interval", "power_of")
 
 
 def slug(verdict: str) -> str:
     """The badge's CSS class: 'v-' and the verdict's words joined by '-', or 'v-other' for an unknown one."""
     v = str(verdict).strip().lower()
+    if v.startswith(UNDECIDED):
+        return "v-undecidable"
     return "v-" + re.sub(r"[^a-z]+", "-", v).strip("-") if v in KNOWN_VERDICTS else "v-other"
 
 
@@ -85,23 +96,36 @@ def paper_value(c) -> str:
         return f"{gap['vitp_4gf'] - gap['vitc_4gf']:+.1f} points ({gap['vitp_4gf']:+.1f} vs {gap['vitc_4gf']:+.1f}, Table 3: 4GF)"
     if c.claim == "regnety":
         return "about +0.1 to +0.2 points (Fig. 3)"
-    if c.claim == "converge":
+    if c.claim.startswith("converge"):
+        fam = c.claim.split()[-1]
         t2, (mid, last) = paper.TABLE2, (paper.TABLE2_EPOCHS[-2], paper.TABLE2_EPOCHS[-1])
-        pairs = ", ".join(f"{t2[f'vitc_{g}'][-2]} vs {t2[f'vitp_{g}'][-1]}" for g in ("1gf", "4gf", "18gf"))
-        return f"ViTc at {mid} epochs vs ViTp at {last}: {pairs} (Table 2: 1, 4, 18GF)"
-    if c.claim == "stem order" and opt:
-        return " → ".join(f"{n} {v:g}" for n, v in _table3(opt)) + " (Table 3: 4GF)"
-    if c.claim == "stem sgd":
+        sizes = ("1gf", "4gf", "16gf") if fam == "regnety" else ("1gf", "4gf", "18gf")
+        pairs = ", ".join(f"{t2[f'{fam}_{g}'][-2]} vs {t2[f'vitp_{q}'][-1]}" for g, q in zip(sizes, ("1gf", "4gf", "18gf")))
+        name = "RegNetY" if fam == "regnety" else "ViTc"
+        return f"{name} at {mid} epochs vs ViTp at {last}: {pairs} (Table 2: 1, 4, 16/18GF)"
+    if c.claim == "stem trend" and opt:
+        return " → ".join(f"{n} {v:g}" for n, v in _table3(opt)[:-1]) + " (Table 3: 4GF)"
+    if c.claim == "stem P vs C" and opt:
+        t = dict(_table3(opt))
+        return f"{t['P'] - t['C']:+.1f} points (P {t['P']:g} vs C {t['C']:g}, Table 3: 4GF)"
+    if c.claim.startswith("stem sgd"):
         a, s = _table3("adamw"), _table3("sgd")
-        return " → ".join(f"{n} {sv - av:+.1f}" for (n, av), (_, sv) in zip(a, s)) + " (Table 3: 4GF)"
+        pen = [(n, sv - av) for (n, av), (_, sv) in zip(a, s)]
+        if c.claim == "stem sgd P vs C":
+            return f"{pen[-1][1] - pen[0][1]:+.1f} points (P {pen[-1][1]:+.1f} vs C {pen[0][1]:+.1f}, Table 3: 4GF)"
+        return " → ".join(f"{n} {v:+.1f}" for n, v in pen[:-1]) + " (Table 3: 4GF)"
     if c.claim == "trend":
         return "no claim about the trend"
     return "–"
 
 
 def _value(name: str, v, c) -> str:
+    if name == "without" and v is not None:
+        return str(getattr(v, "verdict", v))
+    if name in ("p", "p_other", "p_adjusted") and isinstance(v, float) and math.isfinite(v):
+        return fmt_p(v, getattr(c, "p_min", 0.0), getattr(c, "exact", True))
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        if name == "power" and str(c.verdict).lower() in ("inconclusive", "undecidable"):
+        if name == "power" and str(c.verdict).lower().startswith(("inconclusive", *UNDECIDED)):
             return "not computed for this claim's test"
         return "–"
     if isinstance(v, float):

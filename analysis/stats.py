@@ -14,8 +14,11 @@ simulation on known distributions (``analysis.simulate``; docs/statistics.md; ch
   ``MIN_POINTS`` runs on; below that no interval is given.
 * Δ and within-k compare with a tolerance ``EPS`` far below one validation image's share, so a
   float's rounding never moves a run across a boundary.
-* Tests are one-sided, in each direction, with permutation p-values: exact under the ties that
-  discrete errors and diverged runs (all at chance) make.
+* Tests are one-sided, in each direction. The signed-rank test's p-values are exact (its null
+  distribution enumerated, ties included); the permutation and bootstrap ones are Monte Carlo, with
+  a floor of 1 / (draws + 1) that a p-value at it is shown as "below". Each test says the smallest
+  p-value it can give (``p_min``): a test that cannot reach α cannot decide a claim.
+* A family of claims is decided by Holm's step-down (``holm``).
 """
 
 from __future__ import annotations
@@ -56,13 +59,16 @@ class Directional(NamedTuple):
 
 class Paired(NamedTuple):
     """Per-point differences (b - a): their median and mean, and a one-sided signed-rank test each way
-    (``p_pos``: b - a > 0, ``p_neg``: b - a < 0)."""
+    (``p_pos``: b - a > 0, ``p_neg``: b - a < 0); ``p_min``: the smallest p-value the test can give
+    at this many pairs (2^-n, every sign one way), ``exact``: False for a Monte Carlo p-value (floor 1 / (draws + 1))."""
 
     n: int
     median_diff: float
     mean_diff: float
     p_pos: float
     p_neg: float
+    p_min: float = 0.0
+    exact: bool = True
 
 
 def _finite(errors) -> np.ndarray:
@@ -199,35 +205,62 @@ def ks_perm(a, b, n_perm: int = 2000, seed: int = 0) -> Directional:
     return Directional(float(d_a[0]), _pvalue(pa, d_a[0]), float(d_b[0]), _pvalue(pb, d_b[0]), float(at_a), float(at_b))
 
 
-def ks_delta(a, b, chance: float = np.inf, n_boot: int = 2000, seed: int = 0) -> Directional:
+KS_NULLS = ("independent", "paired", "paired-min")
+
+
+def ks_delta(a, b, chance: float = np.inf, n_boot: int = 2000, seed: int = 0, null: str = "independent") -> Directional:
     """Does ``a``'s Δ-EDF lie above ``b``'s (more runs near its best), or below?
 
     Δ is each group's error minus its own lowest error. Runs at the chance error (diverged, or
     learned nothing) have no meaningful Δ: they count beyond every finite Δ, tied across both
     groups (at chance - best they would sit at two places, one per group's best, and that step
     alone makes KS fire under the null). The statistics are the one-sided two-sample KS ones,
-    D_a = max(F_a - F_b) and D_b = max(F_b - F_a). Their null is drawn by a bootstrap: both groups
-    redrawn ``n_boot`` times from the pooled Δs, each taking its own lowest value again. A plain
-    permutation of the Δs misses that each group's Δ is measured from its own, noisy, minimum, and
-    fires too often (docs/statistics.md); ties are handled the same way in both.
-    """
-    def deltas(v):
-        x = _finite(v)
-        return np.where(x >= chance - EPS, np.inf, delta(x)) if x.size else x
+    D_a = max(F_a - F_b) and D_b = max(F_b - F_a), with a Monte Carlo null of ``n_boot`` draws in
+    which each group takes its own lowest value again (each group's Δ is measured from its own,
+    noisy, minimum; a plain permutation of the Δs misses that and fires too often, docs/statistics.md).
 
-    da, db = deltas(a), deltas(b)
+    ``null``: *independent*, both groups redrawn from the pooled Δs (it ignores that row i of ``a``
+    and ``b`` is the same draw, and is then conservative); *paired* (rows aligned), the two values
+    of each draw swapped at random, each group first centred at its own expected best of
+    ``BEST_OF`` runs; *paired-min*, the same centred at each group's minimum, which fires too often
+    when the pairing is strong (kept to show it, docs/statistics.md).
+    """
+    if null not in KS_NULLS:
+        raise ValueError(f"unknown null {null!r}; valid: {', '.join(KS_NULLS)}")
+    a, b = np.asarray(a, float).ravel(), np.asarray(b, float).ravel()
+    if null == "independent":
+        a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    else:
+        keep = np.isfinite(a) & np.isfinite(b)
+        a, b = a[keep], b[keep]
+    at_chance = [x >= chance - EPS for x in (a, b)]
+    da, db = (np.where(c, np.inf, delta(x)) if x.size else x for x, c in zip((a, b), at_chance))
     if da.size < 2 or db.size < 2:
         return Directional(np.nan, np.nan, np.nan, np.nan)
     d_a, d_b, at_a, at_b = _ks_rows(da[None], db[None])
     rng = np.random.default_rng(seed)
-    pooled = np.concatenate([da, db])
-    null = []
-    for n in (da.size, db.size):
-        x = pooled[rng.integers(0, pooled.size, (n_boot, n))]
-        low = x.min(axis=1, keepdims=True)
-        null.append(np.where(np.isfinite(x), x - np.where(np.isfinite(low), low, 0), np.inf))
-    pa, pb, _, _ = _ks_rows(*null)
+    if null == "independent":
+        pooled = np.concatenate([da, db])
+        rows = [pooled[rng.integers(0, pooled.size, (n_boot, n))] for n in (da.size, db.size)]
+    else:
+        xa, xb = ((d if null == "paired-min" else np.where(c, np.inf, x - _level(x[~c])))
+                  for d, x, c in zip((da, db), (a, b), at_chance))
+        swap = rng.random((n_boot, da.size)) < 0.5
+        rows = [np.where(swap, xb, xa), np.where(swap, xa, xb)]
+    pa, pb, _, _ = _ks_rows(*(_from_own_min(x) for x in rows))
     return Directional(float(d_a[0]), _pvalue(pa, d_a[0]), float(d_b[0]), _pvalue(pb, d_b[0]), float(at_a), float(at_b))
+
+
+def _level(x: np.ndarray) -> float:
+    """A group's level for centring before a swap: its expected best of BEST_OF runs (the minimum
+    below BEST_OF runs, 0 with none)."""
+    return expected_best(x) if x.size >= BEST_OF else float(x.min()) if x.size else 0.0
+
+
+def _from_own_min(x: np.ndarray) -> np.ndarray:
+    """Each row of Δs measured again from its own lowest value (+inf, a run at chance, stays)."""
+    low = x.min(axis=1, keepdims=True)
+    return np.where(np.isfinite(x), x - np.where(np.isfinite(low), low, 0), np.inf)
 
 
 def _pvalue(null: np.ndarray, observed: float) -> float:
@@ -235,21 +268,89 @@ def _pvalue(null: np.ndarray, observed: float) -> float:
     return float((1 + np.sum(null >= observed - 1e-12)) / (1 + null.size))
 
 
-def signed_rank(a, b, n_perm: int = 4000, seed: int = 0) -> Paired:
-    """Paired differences ``b - a`` and the Wilcoxon signed-rank statistic with sign-flip
-    permutation p-values each way (exact under tied and zero differences; zeros are dropped)."""
+EXACT_MAX = 1000  # differences up to which the signed-rank null is enumerated (beyond: Monte Carlo)
+
+
+def signed_rank(a, b, n_perm: int = 4000, seed: int = 0, exact_max: int = EXACT_MAX) -> Paired:
+    """Paired differences ``b - a`` and the Wilcoxon signed-rank test each way, zeros dropped.
+    The p-values are exact: the null distribution of the statistic under random signs is
+    enumerated with the observed (tied) ranks; beyond ``exact_max`` non-zero differences, ``n_perm``
+    random sign flips give a Monte Carlo p-value (``exact`` False)."""
     d = delta(np.asarray(b, dtype=float) - np.asarray(a, dtype=float), 0.0)
     d = d[np.isfinite(d)]
     if d.size == 0:
-        return Paired(0, np.nan, np.nan, np.nan, np.nan)
+        return Paired(0, np.nan, np.nan, np.nan, np.nan, np.nan)
     nz = d[np.abs(d) > EPS]
     if nz.size == 0:
-        return Paired(d.size, 0.0, 0.0, 1.0, 1.0)
+        return Paired(d.size, 0.0, 0.0, 1.0, 1.0, 0.5 ** d.size)
     ranks = _st.rankdata(np.round(np.abs(nz), 6))
     w = float(np.sum(ranks * np.sign(nz)))
+    if nz.size <= exact_max:
+        p_pos, p_neg = _signed_rank_exact(ranks, w)
+        return Paired(d.size, float(np.median(d)), float(d.mean()), p_pos, p_neg, 0.5 ** d.size)
     rng = np.random.default_rng(seed)
     null = (rng.integers(0, 2, (n_perm, nz.size)) * 2 - 1) @ ranks
-    return Paired(d.size, float(np.median(d)), float(d.mean()), _pvalue(null, w), _pvalue(-null, -w))
+    return Paired(d.size, float(np.median(d)), float(d.mean()), _pvalue(null, w), _pvalue(-null, -w),
+                  max(0.5 ** d.size, 1 / (n_perm + 1)), exact=False)
+
+
+def _signed_rank_exact(ranks: np.ndarray, w: float) -> tuple[float, float]:
+    """P(W >= w) and P(W <= w) for W = sum of ranks x random signs: the distribution of the sum of
+    the positive ranks (doubled: tied ranks are halves) built one rank at a time."""
+    r2 = np.rint(2 * ranks).astype(int)
+    dist = np.zeros(r2.sum() + 1)
+    dist[0] = 1.0
+    for r in r2:
+        dist[r:] = 0.5 * dist[r:] + 0.5 * dist[:-r].copy()
+        dist[:r] *= 0.5
+    pos = int(np.rint(w + ranks.sum()))  # 2 x (sum of positive ranks) = w + sum of ranks
+    return float(min(1.0, dist[pos:].sum())), float(min(1.0, dist[:pos + 1].sum()))
+
+
+def holm(p, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Holm's step-down over a family of p-values (NaN: not in the family): the adjusted p-values
+    (max over the steps so far of (m - step) x p, capped at 1) and the threshold each was tested at
+    (alpha / (m - step), the step's own; NaN past the first p-value not rejected)."""
+    p = np.asarray(p, float)
+    adj, at = np.full(p.shape, np.nan), np.full(p.shape, np.nan)
+    idx = np.flatnonzero(np.isfinite(p))
+    m = idx.size
+    running, open_ = 0.0, True
+    for step, i in enumerate(idx[np.argsort(p[idx], kind="stable")]):
+        running = max(running, min(1.0, (m - step) * p[i]))
+        adj[i] = running
+        if open_:
+            at[i] = alpha / (m - step)
+            open_ = p[i] <= at[i]
+    return adj, at
+
+
+def mean_interval(values, level: float = 0.95) -> Interval:
+    """The mean of ``values`` with its Student t interval (NaN below two values)."""
+    v = _finite(values)
+    if v.size < 2:
+        return Interval(float(v.mean()) if v.size else np.nan, np.nan, np.nan)
+    h = _st.t.ppf(1 - (1 - level) / 2, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size)
+    return Interval(float(v.mean()), float(v.mean() - h), float(v.mean() + h))
+
+
+def welch_contrast(groups, coef, level: float = 0.95) -> tuple[Interval, float, float]:
+    """Σ coef_g x mean(group g) over independent groups of runs, its Welch t interval
+    (Welch-Satterthwaite degrees of freedom) and one-sided p-values (> 0, < 0); NaN where a group
+    has fewer than two runs."""
+    xs = [_finite(g) for g in groups]
+    if any(x.size < 2 for x in xs):
+        value = float(sum(c * x.mean() for c, x in zip(coef, xs))) if all(x.size for x in xs) else np.nan
+        return Interval(value, np.nan, np.nan), np.nan, np.nan
+    value = float(sum(c * x.mean() for c, x in zip(coef, xs)))
+    parts = np.array([c**2 * x.var(ddof=1) / x.size for c, x in zip(coef, xs)])
+    se = float(np.sqrt(parts.sum()))
+    if se == 0:
+        return Interval(value, value, value), float(value <= 0), float(value >= 0)
+    df = parts.sum() ** 2 / sum(v**2 / (x.size - 1) for v, x in zip(parts, xs))
+    q = _st.t.ppf(1 - (1 - level) / 2, df)
+    return (Interval(value, value - q * se, value + q * se), float(_st.t.sf(value / se, df)),
+            float(_st.t.cdf(value / se, df)))
 
 
 # ---- the expected best of k runs

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
@@ -36,21 +35,32 @@ def groups_table(pm: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-
 # ---- the Findings
+
+
+def judged(df: pd.DataFrame, design: Design, seed: int = 0, power: bool = True) -> tuple[pd.DataFrame, list[Claim]]:
+    """(the seed-averaged search points at the recorded look, every claim of the study decided
+    together): the search claims on them, the tuned-point claims on the confirm reruns and cells."""
+    search, confirm = claims.search_runs(df, design)
+    pm = summary.point_means(search).dropna(subset=["error"])
+    if pm.empty:
+        return pm, []
+    searched = pm[pm.groupby(["model", "optimizer"])["point"].transform("nunique") > 1]
+    cl = claims.search_claims(searched, design, confirm, seed) + tuned.claims(search, design)
+    return pm, claims.judge(cl, design.per_look, power)
 
 
 def findings(df: pd.DataFrame, design: Design | None = None, seed: int = 0, power: bool = True) -> dict:
     """Everything the Findings section says: whether the runs can separate models, the groups
-    table, the claims with verdicts, and plain-words lines."""
+    table (search runs at the recorded look), the claims decided together, the confirmed best (the
+    ``--confirm`` reruns), the learning curves of a tuned study, and plain-words lines."""
     design = design or Design()
-    pm = summary.point_means(df).dropna(subset=["error"])
+    pm, cl = judged(df, design, seed, power)
     if pm.empty:
         return dict(design=design, noise=["no finished runs"], groups=pd.DataFrame(), cells=pd.DataFrame(), claims=[],
-                    lines=["No finished runs: nothing to judge."])
-    searched = pm[pm.groupby(["model", "optimizer"])["point"].transform("nunique") > 1]
-    noise = claims.separable(searched)
-    cl = claims.search_claims(searched, design, seed, power) + tuned.claims(df, design)
+                    confirmed=pd.DataFrame(), curves=pd.DataFrame(), lines=["No finished runs: nothing to judge."])
+    search, confirm = claims.search_runs(df, design)
+    noise = claims.separable(pm[pm.groupby(["model", "optimizer"])["point"].transform("nunique") > 1])
     lines = []
     if noise:
         lines.append("This study cannot separate the models: its runs end too close to chance for their "
@@ -59,34 +69,61 @@ def findings(df: pd.DataFrame, design: Design | None = None, seed: int = 0, powe
     if not cl:
         lines.append("No ViTp/ViTc pair of the same size is in this study, so the paper's claims are not tested "
                      "here; the tables below still compare every model.")
-    for c in cl:
-        line = f"{c.verdict.upper()}: {c.statement} [{c.pair}, {c.optimizer}]. {c.evidence}."
-        if c.power is not None:
-            need = (f"{c.n_needed} points per arm would give 80%" if c.n_needed else
-                    "even 512 points per arm would not give 80%")
-            line += (f" Power at {c.n} points: {c.power:.2f} (resampling the observed points, effect in "
-                     f"{c.detail.get('direction', 'the observed')} direction); {need}" + (f" ({c.cost})" if c.cost else "") + ".")
-        lines.append(line)
+    family = int(sum(claims._in_family(c, design.per_look) for c in cl))
+    lines += [_line(c, family, design.per_look) for c in cl]
     tuned_only = pm.groupby(["model", "optimizer"])["point"].nunique().max() <= 1
+    c = tuned.cells(search)
+    curves = tuned.learning_curves(c) if len(c) and c["epochs"].nunique() >= 3 else pd.DataFrame()
     return dict(design=design, noise=noise, groups=pd.DataFrame() if tuned_only else groups_table(pm),
-                cells=tuned.cell_table(df) if tuned_only else pd.DataFrame(), claims=cl, lines=lines)
+                cells=tuned.cell_table(search) if tuned_only else pd.DataFrame(), claims=cl,
+                confirmed=claims.confirmed_table(summary.point_means(df.drop(confirm.index)), confirm), curves=curves,
+                lines=lines)
+
+
+def _line(c: Claim, family: int, alpha: float) -> str:
+    """One claim in plain words: verdict, statement, evidence, how it was decided, what would decide it."""
+    line = f"{c.verdict.upper()}: {c.statement} [{c.pair}, {c.optimizer}]. {c.evidence}."
+    if np.isfinite(c.p_adjusted):
+        line += (f" Holm over the study's {family} decidable claim{'s' * (family != 1)}: adjusted p = "
+                 f"{claims.fmt_p(c.p_adjusted)} (α = {alpha:g}).")
+    if c.verdict == claims.UNDECIDABLE:
+        line += (f" The smallest p-value this test can give at n = {c.n} is {claims.fmt_p(c.p_min)}, not below "
+                 f"α = {alpha:g}: no outcome could decide it.")
+    if c.verdict == claims.MIXED:
+        d = c.detail
+        line += (f" The EDFs cross: both one-sided tests are significant (D = {d['d_paper']:.2f} at Δ = "
+                 f"{d['at_paper']:.1f}, D = {d['d_other']:.2f} at Δ = {d['at_other']:.1f}).")
+    if c.without is not None and c.without.verdict != c.verdict:
+        w = c.without
+        line += (f" Without the rules fixed before the run: {w.verdict} (n = {w.n}, {claims.p_is(w.p, w.p_min, w.exact)}"
+                 f" the paper's direction, {claims.p_is(w.p_other, w.p_min, w.exact)} the other).")
+    if c.power is not None:
+        need = (f"{c.n_needed} would give 80%" if c.n_needed else "even the largest size tried would not give 80%")
+        line += (f" Power at n = {c.n}: {c.power:.2f} (resampling the observed data, effect in "
+                 f"{c.detail.get('direction', 'the observed')} direction, at Holm's strictest level α/{family}); {need}"
+                 + (f" ({c.cost})" if c.cost else "") + ".")
+    return line
+
+
+COLUMNS = ["claim", "pair", "optimizer", "verdict", "statistic", "p", "p_other", "p_adjusted", "p_min", "without",
+           "n", "power", "n_needed", "cost", "evidence", "statement"]
 
 
 def claims_frame(f: dict) -> pd.DataFrame:
-    """The claims as a table (one row each)."""
-    cols = ["claim", "pair", "optimizer", "verdict", "statistic", "p", "p_other", "n", "power", "n_needed",
-            "cost", "evidence", "statement"]
-    return pd.DataFrame([{k: getattr(c, k) for k in cols} for c in f["claims"]], columns=cols)
+    """The claims as a table (one row each; ``without``: the verdict without the rules)."""
+    rows = [{k: (c.without.verdict if c.without is not None else c.verdict) if k == "without" else getattr(c, k)
+             for k in COLUMNS} for c in f["claims"]]
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def to_json(f: dict) -> dict:
     """The Findings as one JSON-able object (``bench verdict --json``): ``groups`` (best_ci omitted:
-    NO_BEST_CI) and ``claims``."""
+    NO_BEST_CI), ``claims`` (each with the verdict without the rules), ``confirmed`` and ``curves``."""
     def clean(v):
         if isinstance(v, float | np.floating):
             return None if not math.isfinite(v) else float(v)
-        if isinstance(v, np.integer):
-            return int(v)
+        if isinstance(v, np.integer | np.bool_):
+            return v.item()
         if isinstance(v, dict):
             return {k: clean(x) for k, x in v.items()}
         if isinstance(v, list | tuple):
@@ -101,27 +138,37 @@ def to_json(f: dict) -> dict:
                  within={str(k): dict(value=r[f"within_{k}"], ci=[r[f"within_{k}_lo"], r[f"within_{k}_hi"]])
                          for k in WITHIN}, diverged=r["diverged"])
         groups.append(g)
-    claims = []
+    out = []
     for c in f["claims"]:
-        d = {k: v for k, v in asdict(c).items() if k != "detail"}
+        d = {k: getattr(c, k) for k in ("claim", "pair", "optimizer", "verdict", "statistic", "p", "p_other", "p_adjusted",
+                                        "p_min", "exact", "n", "statement", "evidence", "blocked")}
+        d["interval"] = list(c.interval) if c.interval is not None else None
+        w = c.without
+        d["without_rules"] = None if w is None else dict(verdict=w.verdict, n=w.n, p=w.p, p_other=w.p_other,
+                                                         p_adjusted=w.p_adjusted, p_min=w.p_min)
+        if c.power is not None:
+            d.update(power=c.power, n_needed=c.n_needed, cost=c.cost)
         d.update(c.detail)
-        if c.verdict != "inconclusive":
-            for k in ("power", "n_needed", "cost"):
-                d.pop(k)
-        claims.append(d)
+        out.append(d)
     design = f["design"]
     return clean(dict(alpha=design.alpha, alpha_per_test=design.per_look, looks=list(design.looks),
-                      rule=design.describe(), noise=f["noise"], groups=groups, cells=f["cells"].to_dict("records"),
-                      claims=claims, lines=f["lines"]))
+                      recorded_look=design.recorded, rule=design.describe(), exclusion_rules=list(design.rules),
+                      noise=f["noise"], groups=groups, cells=f["cells"].to_dict("records"), claims=out,
+                      confirmed=f["confirmed"].to_dict("records"), curves=f["curves"].to_dict("records"),
+                      lines=f["lines"]))
 
 
 def dumps(f: dict) -> str:
     return json.dumps(to_json(f), indent=1, ensure_ascii=False)
 
 
+def _rules(f: dict) -> list[str]:
+    return [f"Tests: {f['design'].describe()}. Rules fixed before the run: " + "; ".join(f["design"].rules) + "."]
+
+
 def markdown(f: dict) -> str:
     """The verdict as markdown tables (results/reference/*/README.md)."""
-    out = [f"Tests: {f['design'].describe()}.", ""]
+    out = _rules(f) + [""]
     g = f["groups"]
     if len(g):
         out += ["| model | optimizer | points | best | expected best of "
@@ -138,14 +185,50 @@ def markdown(f: dict) -> str:
         for r in f["cells"].to_dict("records"):
             out.append(f"| {r['model']} | {r['optimizer']} | {r['epochs']} | {r['seeds']} | {_cell(r)} |")
         out.append("")
+    if len(f["curves"]):
+        out += [f"| model | optimizer | budgets | fitted e∞ | epochs to within {tuned.CONVERGED_WITHIN:g} point of e∞ "
+                "[95% CI, resampling seeds] |", "|---|---|---|---|---|"]
+        out += [f"| {r['model']} | {r['optimizer']} | {r['epochs']} | {_curve(r)} |" for r in f["curves"].to_dict("records")]
+        out.append("")
     if f["claims"]:
-        out += ["| claim | pair | optimizer | evidence | verdict | power now | points for 80% power |",
-                "|---|---|---|---|---|---|---|"]
+        out += ["| claim | pair | optimizer | evidence | p (raw) | p (Holm) | verdict | without the rules | power now | "
+                "what would decide it |", "|---|---|---|---|---|---|---|---|---|---|"]
         for c in f["claims"]:
             pw = "" if c.power is None else f"{c.power:.2f}"
-            need = "" if c.power is None else (str(c.n_needed) if c.n_needed else "> 512")
-            out.append(f"| {c.statement} | {c.pair} | {c.optimizer} | {c.evidence} | **{c.verdict}** | {pw} | {need} |")
-    return "\n".join(out) + "\n"
+            w = c.without.verdict if c.without is not None else ""
+            out.append(f"| {c.statement} | {c.pair} | {c.optimizer} | {c.evidence} | {_p(c)} | "
+                       f"{claims.fmt_p(c.p_adjusted) if np.isfinite(c.p_adjusted) else ''} | **{c.verdict}** | {w} | "
+                       f"{pw} | {_need(c)} |")
+        out.append("")
+    if len(f["confirmed"]):
+        out += ["Confirmed best (the `--confirm` reruns: not part of the search verdicts above):", "",
+                "| model | optimizer | point | search error (1 seed) | fresh seeds | error, fresh-seed mean [95% t CI] | "
+                "regression |", "|---|---|---|---|---|---|---|"]
+        out += [f"| {r['model']} | {r['optimizer']} | {r['point']} | {r['search']:.1f} | {r['seeds']} | "
+                f"{_cell(dict(error=r['fresh'], lo=r['lo'], hi=r['hi']))} | {r['regression']:+.1f} |"
+                for r in f["confirmed"].to_dict("records")]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _p(c: Claim) -> str:
+    """'p / p_other' of a claim, or '' without a test."""
+    if c.verdict == claims.DESCRIBED:
+        return ""
+    return f"{claims.fmt_p(c.p, c.p_min, c.exact)} / {claims.fmt_p(c.p_other, c.p_min, c.exact)}"
+
+
+def _need(c: Claim) -> str:
+    if c.power is None:
+        return ""
+    return (c.cost or str(c.n_needed)) if c.n_needed else "beyond the sizes tried"
+
+
+def _curve(r: dict, sep: str = " | ") -> str:
+    """'e∞ | epochs [lo, hi]' of a learning curve, or why it has none."""
+    if not np.isfinite(r["e_inf"]):
+        return f"not bending{sep}e∞ cannot be told from these budgets"
+    return (f"e∞ {r['e_inf']:.1f}{sep}{r['within']:.1f} epochs [{r['lo']:.1f}, {r['hi']:.1f}] "
+            f"({r['fits']:.0%} of {r['seeds']}-seed resamples bend)")
 
 
 def _cell(r: dict) -> str:
@@ -154,7 +237,7 @@ def _cell(r: dict) -> str:
 
 def text(f: dict) -> str:
     """The Findings as plain text (``bench verdict``)."""
-    out = [f"Tests: {f['design'].describe()}."]
+    out = _rules(f)
     g = f["groups"]
     if len(g):
         out.append("")
@@ -170,6 +253,16 @@ def text(f: dict) -> str:
         out += ["", f"{'model':<14} {'optimizer':<9} {'epochs':>6} {'seeds':>5}  error, seed mean [95% t CI]"]
         out += [f"{r['model']:<14} {r['optimizer']:<9} {r['epochs']:>6} {r['seeds']:>5}  {_cell(r)}"
                 for r in f["cells"].to_dict("records")]
+    if len(f["curves"]):
+        out += ["", f"learning curves e(t) = e∞ + a·t^-b at each model's better optimizer: epochs to within "
+                    f"{tuned.CONVERGED_WITHIN:g} point of e∞ [95% CI, resampling seeds]"]
+        out += [f"{r['model']:<14} {r['optimizer']:<9} {r['epochs']:>10}  " + _curve(r, " | ").replace(" | ", ", ")
+                for r in f["curves"].to_dict("records")]
+    if len(f["confirmed"]):
+        out += ["", "confirmed best (fresh seeds at the search's best points; not in the search verdicts):"]
+        out += [f"{r['model']:<14} {r['optimizer']:<9} point {r['point']:>4}: search {r['search']:.1f}, fresh "
+                f"{_cell(dict(error=r['fresh'], lo=r['lo'], hi=r['hi']))} ({r['seeds']} seeds), {r['regression']:+.1f}"
+                for r in f["confirmed"].to_dict("records")]
     out.append("")
     out += f["lines"]
     return "\n".join(out)

@@ -46,8 +46,8 @@ def run(study: Study, ov: Overrides, lopts: launch.LaunchOptions, ropts: orchest
     log(_rounds(study, ov, lopts, ropts, design, claims))
     if ropts.dry_run:
         return 0
-    record = dict(alpha=design.alpha, looks=list(design.looks), rule=design.describe(), claims=claims or "all",
-                  started=_started(where.design), rounds=[])
+    record = dict(alpha=design.alpha, looks=list(design.looks), rule=design.describe(), rules=list(design.rules),
+                  claims=claims or "all", started=_started(where.design), rounds=[])
     code = 0
     for n in design.looks:
         code = orchestrate.execute(study.name, expand(study, replace(ov, trials=n)), seed, lopts,

@@ -216,13 +216,14 @@ def test_an_unknown_verdict_word_gets_a_neutral_badge_and_new_fields_their_rows(
         p_holm: float = 0.04
         extra: dict = field(default_factory=dict)
 
-    c = NewClaim("best", "vitp_4gf vs vitc_4gf", "adamw", "undecidable at this size", 2.0, 0.01, 0.9, "e", 24,
+    c = NewClaim("best", "vitp_4gf vs vitc_4gf", "adamw", "a verdict word of tomorrow", 2.0, 0.01, 0.9, "e", 24,
                  "ViTc's best error is lower")
     line = answer.line(c)
-    assert line["badge"] == "v-other" and line["verdict"] == "undecidable at this size"
+    assert line["badge"] == "v-other" and line["verdict"] == "a verdict word of tomorrow"
     assert line["effect"]["text"] == "+2.0 [+1.0, +3.0] points"
     assert ("p holm", "0.04") in line["details"] and line["paper"].startswith("+3.7 points")
     assert answer.slug("mixed") == "v-mixed" and answer.slug("not reproduced") == "v-not-reproduced"
+    assert answer.slug("undecidable at this size") == answer.slug("cannot judge convergence: ...") == "v-undecidable"
 
 
 def test_seed_intervals_stay_within_what_an_error_can_be():

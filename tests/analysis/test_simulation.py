@@ -55,3 +55,40 @@ def test_the_check_catches_an_interval_that_undercovers():
         lo, hi = np.quantile(boot, [0.025, 0.975])
         hits += lo <= truth <= hi
     assert hits / 200 < 0.8  # measured 0.56 (docs/statistics.md): the check would fail it
+
+
+STUDIES = 150  # simulated studies per world: the family-wise checks below (docs/statistics.md uses 400)
+
+
+@pytest.mark.parametrize("world", sorted(sim.WORLDS))
+def test_the_claims_of_a_study_hold_their_level_together_under_the_global_null(world):
+    """Holm over a study's claims: a false 'reproduced' anywhere in the study at most α, a false
+    verdict either way at most 2α (+ 3 Monte Carlo SEs), and each claim's own false 'reproduced' at most α."""
+    rates = sim.study_rates(lambda rng: sim.null_study(world, "new", rng),
+                            lambda df: sim.judge_new(df, sim.WORLDS[world][1]), STUDIES)
+
+    def bound(p):
+        return p + 3 * math.sqrt(p * (1 - p) / STUDIES)
+    assert rates["any reproduced"].get(True, 0) <= bound(sim.ALPHA)
+    assert rates["any decided"].get(True, 0) <= bound(2 * sim.ALPHA)
+    for label, r in rates.items():
+        assert r.get("reproduced", 0) <= bound(sim.ALPHA), label
+
+
+@pytest.mark.parametrize("dist", sorted(DISTS))
+def test_the_paired_ks_null_holds_alpha_at_the_observed_pairing_and_finds_tighter_runs(dist):
+    null = sim.ks_rates(sim._tighter(DISTS[dist], 48, sim.RHO, 1.0), "paired", REPS)
+    assert null[0] <= FP_BOUND and null[1] <= FP_BOUND
+    assert sim.ks_rates(sim._tighter(DISTS[dist], 48, sim.RHO, 0.6), "paired", 100)[0] >= 0.5
+
+
+def test_the_references_before_and_after_are_the_pages():
+    """docs/statistics.md's table of the committed references' verdicts, before and after, is today's
+    (it needs the repository's history for the old definitions)."""
+    import subprocess
+
+    if subprocess.run(["git", "-C", str(sim.REFERENCE.parents[1]), "cat-file", "-e", sim.OLD_REV], capture_output=True).returncode:
+        pytest.skip(f"this checkout lacks {sim.OLD_REV[:7]} (a shallow clone)")
+    page = (sim.REFERENCE.parents[1] / "docs" / "statistics.md").read_text()
+    (block,) = [m.group(3) for m in sim.BLOCK.finditer(page) if m.group(2) == "references"]
+    assert block == sim.references_table()

@@ -84,10 +84,75 @@ def test_signed_rank_is_one_sided_and_exact_under_zeros():
     b = a + np.linspace(0.5, 1.5, 20)
     p = stats.signed_rank(a, b)
     assert p.n == 20 and p.median_diff == pytest.approx(1.0)
-    assert p.p_pos == pytest.approx(1 / 4001) and p.p_neg == 1.0
+    assert p.p_pos == 2.0**-20 == p.p_min and p.p_neg == 1.0 and p.exact  # every sign positive: 1 of 2^20
     assert stats.signed_rank(a, a).p_pos == 1.0
     mixed = stats.signed_rank(a, a + np.r_[np.zeros(10), np.linspace(-1, 1, 10)])
     assert 0.2 < mixed.p_pos < 0.8 and 0.2 < mixed.p_neg < 0.8
+
+
+@pytest.mark.parametrize("d", [
+    [1.0, -2, 3, 4, 5, 6, -7, 8],  # no ties: scipy's exact test
+    [1.0, 1, -1, 2, 2, 3, -3, 3, 0, 4],  # tied magnitudes and a zero
+    [0.5, 0.5, 0.5, 0.5],  # n = 4, all ties: the smallest attainable p is 2^-4
+])
+def test_signed_rank_p_values_are_the_enumerated_null(d):
+    """The exact p-values equal a brute-force enumeration of all 2^n sign flips of the tied ranks."""
+    d = np.asarray(d)
+    t = stats.signed_rank(np.zeros(d.size), d)
+    nz = d[d != 0]
+    ranks = st.rankdata(np.abs(nz))
+    w = np.sum(ranks * np.sign(nz))
+    null = np.array([np.dot(ranks, s) for s in itertools.product((-1, 1), repeat=nz.size)])
+    assert t.p_pos == pytest.approx(np.mean(null >= w - 1e-9)) and t.p_neg == pytest.approx(np.mean(null <= w + 1e-9))
+    assert t.p_min == 0.5**d.size and t.p_pos >= 0.5**nz.size
+    if len(set(np.abs(d))) == d.size:
+        assert t.p_pos == pytest.approx(st.wilcoxon(d, alternative="greater", method="exact").pvalue)
+
+
+def test_signed_rank_beyond_the_exact_size_is_monte_carlo_with_its_floor():
+    rng = np.random.default_rng(0)
+    d = rng.normal(0.2, 1, 60)
+    exact = stats.signed_rank(np.zeros(60), d)
+    mc = stats.signed_rank(np.zeros(60), d, n_perm=20_000, exact_max=50)
+    assert not mc.exact and mc.p_min == 1 / 20_001
+    assert mc.p_pos == pytest.approx(exact.p_pos, abs=0.01)
+    far = stats.signed_rank(np.zeros(60), np.abs(d) + 1, n_perm=999, exact_max=50)
+    assert far.p_pos == far.p_min == 1 / 1000  # at the floor: shown as "< 0.001"
+    from analysis.claims import fmt_p
+    assert fmt_p(far.p_pos, far.p_min, far.exact) == "< 0.001" and fmt_p(exact.p_pos) == f"{exact.p_pos:.3g}"
+
+
+def test_holm_steps_down_and_never_adjusts_below_the_raw_p():
+    p = [0.01, 0.04, np.nan, 0.03, 0.2]
+    adj, at = stats.holm(p, 0.05)
+    assert adj[0] == pytest.approx(0.04) and adj[3] == pytest.approx(0.09) and adj[1] == pytest.approx(0.09)
+    assert adj[4] == pytest.approx(0.2) and np.isnan(adj[2])
+    assert at[0] == pytest.approx(0.0125) and at[3] == pytest.approx(0.05 / 3) and np.isnan(at[1])
+    assert np.all(adj[np.isfinite(adj)] >= np.asarray(p)[np.isfinite(adj)])
+
+
+def test_welch_contrast_is_scipys_welch_test():
+    a, b = np.array([1.0, 2, 3, 4]), np.array([2.0, 3, 4, 6, 7])
+    ci, p_pos, p_neg = stats.welch_contrast([a, b], (1, -1))
+    ref = st.ttest_ind(a, b, equal_var=False, alternative="greater")
+    assert ci.value == pytest.approx(a.mean() - b.mean()) and p_pos == pytest.approx(ref.pvalue)
+    assert p_neg == pytest.approx(1 - ref.pvalue) and ci.lo < ci.value < ci.hi
+    assert np.isnan(stats.welch_contrast([a, b[:1]], (1, -1))[1])
+
+
+def test_paired_ks_null_swaps_within_draws():
+    """The paired null: an arm shifted by a constant has the same Δs (D = 0, p = 1); a ViTc that
+    keeps its runs near its best at every draw is found; an unknown null is refused."""
+    rng = np.random.default_rng(0)
+    base = 20 + 20 * rng.beta(1, 3, 48)
+    a = base + rng.normal(0, 1, 48)
+    t = stats.ks_delta(a - 7.0, a, null="paired")
+    assert t.d_a == pytest.approx(0) and t.d_b == pytest.approx(0) and t.p_a == t.p_b == 1.0
+    tight = base.min() + 0.3 * (base - base.min())  # the same draws, Δs a third as large
+    t = stats.ks_delta(tight, a, null="paired")
+    assert t.d_a > 0.3 and t.p_a < 0.01 and t.p_b > 0.5
+    with pytest.raises(ValueError, match="unknown null"):
+        stats.ks_delta(a, a, null="swap")
 
 
 def test_expected_best_is_the_mean_min_of_k_without_replacement():
