@@ -230,7 +230,7 @@ def _run_study(argv, results: Path) -> list:
     assert main(["run", *argv, "--trials", "2", "--epochs", "1", "--data", "synthetic:256", "--parallel", "2",
                  "--results", str(results), "--no-estimate", "--no-progress"]) == 0
     store = storage.Store.open(next(results.glob("*/optuna.journal")), create=False).optuna
-    return [(s, optuna.load_study(study_name=s.optuna_name, storage=store).get_trials())
+    return [(s, optuna.load_study(study_name=s.study_name, storage=store).get_trials())
             for s in optuna.get_all_study_summaries(store, include_best_trial=False)]
 
 
