@@ -1,4 +1,4 @@
-"""``bench plot`` and ``bench report`` subcommands, registered on the lead's ``bench`` parser."""
+"""``bench verdict``, ``bench plot`` and ``bench report``, registered on ``bench``'s parser."""
 
 from __future__ import annotations
 
@@ -71,9 +71,15 @@ def _select(df, args):
     return df
 
 
-def _default_dir(args) -> Path:
+def _default_out(args, name: str) -> Path:
+    """Where a figure or report goes: the study's folder (layout.StudyDir) for one study's storage, else --results."""
+    from bench.core.layout import StudyDir
+
     study = args.study if isinstance(args.study, str) else (args.study[0] if args.study and len(args.study) == 1 else None)
-    return Path(args.results) / study if study and not (args.table or args.storage) else Path(args.results)
+    if study and not (args.table or args.storage):
+        where = StudyDir(args.results, study)
+        return where.report if name == "report" else where.figure(name)
+    return Path(args.results) / ("report.html" if name == "report" else f"{name}.png")
 
 
 def _plot_figure(df, args):
@@ -87,6 +93,9 @@ def _plot_figure(df, args):
         mode = "scaled" if args.scaled else "delta" if args.delta else "plain"
         xl = {"plain": "error (%)", "delta": "error − best (points)", "scaled": "(error − best) / (chance − best)"}[mode]
         title = "" if mode == "plain" else f"reference: {summary.reference_label(df, args.ref)}"
+        if mode != "plain" and res["diverged"].astype(bool).all():
+            raise AnalysisError(f"every run diverged: its error is chance, so an EDF of error − best ({mode}) "
+                                "is empty; plot the plain EDF (no --delta/--scaled) or train at lower learning rates")
         return figures.edf_figure(summary.edf_curves(df, mode=mode, ref=args.ref), xl, title, 20.0 if mode == "delta" else None)
     if args.kind == "scatter":
         return figures.scatter_figure(summary.scatter_panels(df), float(res["chance"].max()))
@@ -110,7 +119,7 @@ def run_plot(args) -> int:
     matplotlib.use("Agg")
     from .load import AnalysisError
 
-    out = Path(args.out) if args.out else _default_dir(args) / f"{args.kind}.png"
+    out = Path(args.out) if args.out else _default_out(args, args.kind)
     if out.suffix.lower() not in FORMATS:
         raise AnalysisError(f"unsupported figure format {out.suffix or '(none)'}; use {', '.join(FORMATS)}")
     df, _, _ = _load(args)
@@ -148,7 +157,7 @@ def run_report(args) -> int:
         here, full = Path.cwd().resolve(), table.resolve()
         shown = full.relative_to(here) if full.is_relative_to(here) else table  # no machine's path in the report
         against = dict(name=str(args.reference), table=str(shown), models=ref_models, notes=notes)
-    out = Path(args.out) if args.out else _default_dir(args) / "report.html"
+    out = Path(args.out) if args.out else _default_out(args, "report")
     named = {a.get("study", parse_study_name(k)["study"]) for k, a in attrs.items()} | set(args.study or [])
     studies = sorted(set(df["study"].dropna().astype(str)) | named)
     if args.table:  # a committed reference keeps its study file beside its table

@@ -119,6 +119,7 @@ def load(source, study=None) -> Loaded:
             if unknown:
                 raise AnalysisError(f"unknown study {', '.join(unknown)}; valid: {', '.join(known) or '(none)'}")
             df = df[df["study"].isin(wanted)]
+        _refuse_duplicates(df, path)
         return Loaded(records.tidy(df))
     elif path.is_dir() and (path / layout.JOURNAL).is_file():
         parts = [_from_storage(str(path / layout.JOURNAL), study)]
@@ -135,6 +136,23 @@ def load(source, study=None) -> Loaded:
     df = pd.concat([p[0] for p in parts], ignore_index=True)
     extras = pd.concat([p[2] for p in parts], ignore_index=True)
     return Loaded(records.tidy(df), {k: v for p in parts for k, v in p[1].items()}, extras)
+
+
+RUN_KEYS = ("study", "budget", "model", "optimizer", "epochs", "point", "seed", "lr", "wd")  # one run
+
+
+def _refuse_duplicates(df: pd.DataFrame, path: Path) -> None:
+    """A table that holds one run twice with different errors (two exports concatenated, say) would be
+    averaged into one point without a word: refused, naming the first such run."""
+    keys = [k for k in RUN_KEYS if k in df]
+    dup = df[df.duplicated(keys, keep=False)]
+    clash = dup.groupby(keys, dropna=False)["error"].nunique(dropna=False) > 1 if len(dup) else dup
+    if len(clash) and clash.any():
+        first = dict(zip(keys, clash[clash].index[0]))
+        raise AnalysisError(f"{path}: {int(clash.sum())} run(s) appear more than once with different errors, e.g. "
+                            + ", ".join(f"{k}={first[k]}" for k in ("model", "optimizer", "epochs", "point", "seed")
+                                        if k in first)
+                            + f"; each ({', '.join(keys)}) must be one row: remove the stale copy")
 
 
 def load_trials_with_attrs(source, study=None) -> tuple[pd.DataFrame, dict]:

@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from . import claims, stats, summary
+from bench.core import layout
 from bench.core.errors import UserError
 
-REFERENCE_DIR = Path(__file__).resolve().parents[1] / "results" / "reference"
+REFERENCE_DIR = layout.REFERENCES  # the runner writes references (and calibrations) where they are read
 TABLE = "trials.csv"
 COMPARE_COLS = ["model", "reference", "optimizer", "points", "best", "best_ref", "best_diff", "best_lo", "best_hi",
                 "median_diff", "lower_at", "p_lower", "p_higher", "within_4", "within_4_ref", "ks_above", "ks_below",

@@ -172,32 +172,6 @@ def good_ranges(df: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def window_warnings(df: pd.DataFrame, seed: int = 0) -> list[str]:
-    """One line per group and hyperparameter whose best run, or whose good-range median, lies in the
-    outer eighth (log scale) of the searched window: the optimum may lie outside it."""
-    out = []
-    for key, g in groups(df):
-        g = g.dropna(subset=["error"])
-        if g.empty:
-            continue
-        for hp in ("lr", "wd"):
-            lo, hi = g[f"{hp}_low"].iloc[0], g[f"{hp}_high"].iloc[0]
-            if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo < hi):
-                continue
-            where = lambda v: (np.log(v) - np.log(lo)) / (np.log(hi) - np.log(lo))  # noqa: E731
-            best = float(g.loc[g["error"].idxmin(), hp])
-            median = stats.good_range(g["error"], g[hp], seed=seed).value
-            edge = [(what, v) for what, v in (("best run", best), ("good-range median", median))
-                    if not OUTER <= where(v) <= 1 - OUTER]
-            if edge:
-                side = "top" if where(edge[0][1]) > 0.5 else "bottom"
-                what = " and the ".join(f"{w} ({hp} {v:.3g})" for w, v in edge)
-                out.append(f"{' '.join(str(v) for v in key.values())}: the {what} {'lie' if len(edge) > 1 else 'lies'} "
-                           f"in the {side} eighth of the searched {hp} window [{lo:.3g}, {hi:.3g}] (log scale): the "
-                           "optimum may lie outside the window; widen it or recalibrate (bench calibrate)")
-    return out
-
-
 def scatter_panels(df: pd.DataFrame, seed: int = 0) -> list[dict]:
     """Per group: label, row (model family), per-point frame and good ranges {hp: Interval}."""
     gr = good_ranges(df, seed=seed)

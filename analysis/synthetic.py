@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.core.records import COLUMNS
+from bench.core.records import COLUMNS, chance_error
 from bench.core.paper import RANGES, TABLE3
 
 # model -> (gflops, AdamW best error, SGD best error, width of the good basin in decades)
@@ -24,7 +24,7 @@ def trials(n_points: int = 64, models=None, seeds: int = 1, epochs=(50,), study:
     rng = np.random.default_rng(seed)
     models = list(models or MODELS)
     u = rng.random((n_points, 2))
-    chance = 100.0 * (1 - 1 / num_classes)
+    chance = chance_error(num_classes)
     parts = []
     for m in models:
         gf, ea, es, width = MODELS.get(m, (4.0, *TABLE3.get(m, (25.0, 26.0)), 0.5))

@@ -67,8 +67,12 @@ def findings(df: pd.DataFrame, design: Design | None = None, seed: int = 0, powe
                      "differences to mean anything. " + "; ".join(noise) + ". Train longer, on more data, "
                      "or at better learning rates (bench calibrate) before reading the tests below.")
     if not cl:
-        lines.append("No ViTp/ViTc pair of the same size is in this study, so the paper's claims are not tested "
-                     "here; the tables below still compare every model.")
+        pairs = claims.pairs(pm["model"].unique())
+        lines.append(f"The ViTp/ViTc pair{'s' * (len(pairs) > 1)} {', '.join(' and '.join(q) for q in pairs)} "
+                     "hold one point per model and optimizer: a search claim needs two or more paired points, so "
+                     "the paper's claims are not tested here; the tables below still compare every model."
+                     if pairs else "No ViTp/ViTc pair of the same size is in this study, so the paper's claims are "
+                     "not tested here; the tables below still compare every model.")
     family = int(sum(claims._in_family(c, design.per_look) for c in cl))
     lines += [_line(c, family, design.per_look) for c in cl]
     tuned_only = pm.groupby(["model", "optimizer"])["point"].nunique().max() <= 1

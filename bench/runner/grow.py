@@ -25,6 +25,9 @@ from bench.core.layout import StudyDir
 from bench.core.studies import Overrides, Study, StudyError, resolve
 
 
+DECIDED = (claims_mod.REPRODUCED, claims_mod.NOT, claims_mod.MIXED)  # undecidable at this size: more points may decide
+
+
 def run(study: Study, ov: Overrides, lopts: launch.LaunchOptions, ropts: orchestrate.RunOptions,
         claims: list[str], max_points: int, log=print) -> int:
     """Grow the study round by round; returns the last round's exit code (1 if some trials failed)."""
@@ -63,7 +66,7 @@ def run(study: Study, ov: Overrides, lopts: launch.LaunchOptions, ropts: orchest
         log(f"look {design.looks.index(n) + 1}/{len(design.looks)} at {n} points per arm "
             f"(α = {design.per_look:.4g} per test): " +
             "; ".join(f"{c.claim} {c.optimizer}: {c.verdict}" for c in waited))
-        if waited and all(c.verdict != "inconclusive" for c in waited):
+        if waited and all(c.verdict in DECIDED for c in waited):
             log(f"decided at {n} points per arm")
             break
     else:

@@ -343,3 +343,27 @@ def test_until_decided_without_a_vit_pair_is_refused(tmp_path, monkeypatch, caps
     err = one_line(capsys, "run", "--study", "lr_wd", "--models", "vitc_mini", "--optimizer", "adamw",
                    "--until-decided", "--dry-run", "--no-estimate")
     assert "no claim to decide" in err and "vitp_mini vitc_mini" in err
+
+
+LR_WD_LOCAL = Path(__file__).resolve().parents[2] / "results/reference/lr_wd_local/trials.csv"
+
+
+def test_tables_the_claims_cannot_read_say_why(tmp_path, capsys):
+    """One point per arm: the pair is named and what a claim needs; one run twice with different errors:
+    refused, not averaged; every run diverged: an EDF of error − best is refused, not drawn empty."""
+    import pandas as pd
+
+    df = pd.read_csv(LR_WD_LOCAL)
+    df[df["point"] == 0].to_csv(tmp_path / "one.csv", index=False)
+    assert main(["verdict", "--table", str(tmp_path / "one.csv")]) == 0
+    assert "pair vitp_mini and vitc_mini hold one point per model and optimizer" in capsys.readouterr().out
+    pd.concat([df, df.head(3).assign(error=df.head(3)["error"] + 10)]).to_csv(tmp_path / "dup.csv", index=False)
+    assert "3 run(s) appear more than once with different errors" in one_line(capsys, "verdict", "--table",
+                                                                              tmp_path / "dup.csv")
+    pd.concat([df, df.head(3)]).to_csv(tmp_path / "same.csv", index=False)  # an exact copy changes no mean
+    assert main(["verdict", "--table", str(tmp_path / "same.csv")]) == 0
+    capsys.readouterr()
+    df.assign(diverged=True, error=90.0).to_csv(tmp_path / "div.csv", index=False)
+    for flag in ("--delta", "--scaled"):
+        assert "every run diverged" in one_line(capsys, "plot", "edf", flag, "--table", tmp_path / "div.csv",
+                                                "--out", tmp_path / "div.png")
