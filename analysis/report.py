@@ -502,7 +502,7 @@ def _gap(pm, df, fig, shown) -> dict:
 def _seed_bars(table: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
     """Fig. 3's rows with bars a reader can trust: the t interval cut to ±100 from MIN_SEEDS seeds on,
     else the seeds' range (min, max), in ``lo``/``hi``; the interval itself in ``lo_iv``/``hi_iv``."""
-    c = tuned.cells(df)
+    c = summary.tuned_cells(df)
     g = tuned.gaps(c[c["stem"].eq("")])
     spread = g.groupby(["model", "epochs"])["gap"].agg(["min", "max"]).reset_index()
     t = table.merge(spread, on=["model", "epochs"], how="left")
@@ -534,7 +534,7 @@ def _schedule(pm, df, fig, shown) -> dict:
 
 def _conv_bars(conv: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
     """Fig. 2's rows with the seeds' range as bars where the cell has no interval."""
-    c = tuned.cells(df)
+    c = summary.tuned_cells(df)
     c = c[c["stem"].eq("")]
     longest = c.groupby(["model", "optimizer"])["epochs"].transform("max")
     ref = c[c["epochs"].eq(longest)][["model", "optimizer", "seed", "error"]]

@@ -301,7 +301,7 @@ def _signed_rank_exact(ranks: np.ndarray, w: float) -> tuple[float, float]:
     dist = np.zeros(r2.sum() + 1)
     dist[0] = 1.0
     for r in r2:
-        dist[r:] = 0.5 * dist[r:] + 0.5 * dist[:-r].copy()
+        dist[r:] = 0.5 * dist[r:] + 0.5 * dist[:-r]  # the right side is built before it is stored
         dist[:r] *= 0.5
     pos = int(np.rint(w + ranks.sum()))  # 2 x (sum of positive ranks) = w + sum of ranks
     return float(min(1.0, dist[pos:].sum())), float(min(1.0, dist[:pos + 1].sum()))

@@ -273,11 +273,24 @@ def paper_comparison(df: pd.DataFrame) -> pd.DataFrame:
     return out.assign(diff=out["measured"] - out["paper"])
 
 
-def _cells(df: pd.DataFrame) -> pd.DataFrame:
-    """The finished runs of tuned groups (analysis.tuned.cells), with the model's rung and stem."""
-    from . import tuned  # tuned builds on this module
+def tuned_cells(df: pd.DataFrame) -> pd.DataFrame:
+    """The finished runs of tuned groups (one point per model, optimizer and epochs), with the
+    model's family (vitp, vitc, regnety), size and stem."""
+    r = results(df).dropna(subset=["error"])
+    if r.empty:
+        return r
+    single = r.groupby(["model", "optimizer", "epochs"])["point"].transform("nunique") == 1
+    r = r[single].copy()
+    name = r["model"].astype(str)
+    r["fam"] = name.str.split("_").str[0]
+    r["size"] = name.str.split("_").str[1]
+    r["stem"] = name.str.extract(r"(_s\d)$", expand=False).fillna("")
+    return r
 
-    c = tuned.cells(df)
+
+def _cells(df: pd.DataFrame) -> pd.DataFrame:
+    """The finished runs of tuned groups (tuned_cells), with the model's rung and stem."""
+    c = tuned_cells(df)
     return c.assign(rung=c["model"].map(size_of), stem_name=c["model"].map(stem_of)) if len(c) else c
 
 

@@ -55,21 +55,6 @@ STATEMENTS = {
 }
 
 
-def cells(df: pd.DataFrame) -> pd.DataFrame:
-    """The finished runs of tuned groups (one point per model, optimizer and epochs), with the
-    model's family (vitp, vitc, regnety), size and stem."""
-    r = summary.results(df).dropna(subset=["error"])
-    if r.empty:
-        return r
-    single = r.groupby(["model", "optimizer", "epochs"])["point"].transform("nunique") == 1
-    r = r[single].copy()
-    name = r["model"].astype(str)
-    r["fam"] = name.str.split("_").str[0]
-    r["size"] = name.str.split("_").str[1]
-    r["stem"] = name.str.extract(r"(_s\d)$", expand=False).fillna("")
-    return r
-
-
 def _cell_text(values: pd.Series, sign: str = "+") -> str:
     """'mean [lo, hi]' of one cell's seeds (sign '': a level, not a difference)."""
     return iv(stats.mean_interval(values), sign, none="one seed: no interval")
@@ -127,7 +112,7 @@ def _with_iv(frame: pd.DataFrame, keys, value: str) -> pd.DataFrame:
 def gap_table(df: pd.DataFrame) -> pd.DataFrame:
     """Fig. 3's points: SGD − AdamW per model and budget (seed mean, 95% interval), with gflops and
     ``near chance`` (the cell is left out of the gap tests)."""
-    c = cells(df)
+    c = summary.tuned_cells(df)
     g = gaps(c[c["stem"].eq("")]) if len(c) else pd.DataFrame()
     if g.empty:
         return g
@@ -139,7 +124,7 @@ def gap_table(df: pd.DataFrame) -> pd.DataFrame:
 def convergence_table(df: pd.DataFrame) -> pd.DataFrame:
     """Fig. 2's points: error − longest-budget error per model and budget at the model's better
     optimizer (seed mean, 95% interval), with its size and gflops."""
-    c = cells(df)
+    c = summary.tuned_cells(df)
     conv = convergence(c[c["stem"].eq("")]) if len(c) else pd.DataFrame()
     if conv.empty:
         return conv
@@ -149,7 +134,7 @@ def convergence_table(df: pd.DataFrame) -> pd.DataFrame:
 
 def cell_table(df: pd.DataFrame) -> pd.DataFrame:
     """Per model, optimizer and epochs of a tuned study: the error's seed mean with its 95% t interval."""
-    c = cells(df)
+    c = summary.tuned_cells(df)
     if c.empty:
         return pd.DataFrame()
     return _with_iv(c.sort_values(["model", "optimizer", "epochs"]), ["model", "optimizer", "epochs"], "error")
@@ -157,7 +142,7 @@ def cell_table(df: pd.DataFrame) -> pd.DataFrame:
 
 def stem_table(df: pd.DataFrame) -> pd.DataFrame:
     """Table 3: per stem and optimizer, the error's seed mean and 95% interval, ordered C, S1..S4, P."""
-    c = cells(df)
+    c = summary.tuned_cells(df)
     if c.empty or not c["stem"].ne("").any():
         return pd.DataFrame()
     size = c.loc[c["stem"].ne(""), "size"].iloc[0]
@@ -169,7 +154,7 @@ def stem_table(df: pd.DataFrame) -> pd.DataFrame:
 
 def claims(df: pd.DataFrame, design: Design) -> list[Claim]:
     """Every tuned-point claim the study's cells support, undecided (claims.judge decides them)."""
-    c = cells(df)
+    c = summary.tuned_cells(df)
     if c.empty:
         return []
     return _converge(c) + _gaps(c, design.per_look) + _stems(c)

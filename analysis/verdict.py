@@ -76,7 +76,7 @@ def findings(df: pd.DataFrame, design: Design | None = None, seed: int = 0, powe
     family = int(sum(claims._in_family(c, design.per_look) for c in cl))
     lines += [_line(c, family, design.per_look) for c in cl]
     tuned_only = pm.groupby(["model", "optimizer"])["point"].nunique().max() <= 1
-    c = tuned.cells(search)
+    c = summary.tuned_cells(search)
     curves = tuned.learning_curves(c) if len(c) and c["epochs"].nunique() >= 3 else pd.DataFrame()
     return dict(design=design, noise=noise, groups=pd.DataFrame() if tuned_only else groups_table(pm),
                 cells=tuned.cell_table(search) if tuned_only else pd.DataFrame(), claims=cl,

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from analysis import synthetic, tuned, verdict
+from analysis import summary, synthetic, tuned, verdict
 from bench.core import records
 
 LADDER = ["vitp_1gf", "vitc_1gf", "regnety_1gf", "vitp_4gf", "vitc_4gf", "regnety_4gf"]
@@ -72,7 +72,7 @@ def test_a_regnety_gap_beyond_the_margin_is_not_near_zero():
     f = verdict.findings(df, power=False)
     (c,) = [c for c in f["claims"] if c.claim == "regnety"]
     assert c.verdict == "not reproduced" and c.n == 10 and "at 200 epochs (the longest budget)" in c.evidence
-    m, sd, dof = tuned.margin(tuned.cells(df))
+    m, sd, dof = tuned.margin(summary.tuned_cells(df))
     assert m == pytest.approx(1.96 * np.sqrt(2) * sd) and dof == 2 * 2 * 4 and 0.1 < sd < 0.6
 
 
@@ -124,7 +124,7 @@ def test_the_stem_trend_and_p_against_c_apart():
 
 
 def test_convergence_table_is_zero_at_the_longest_budget():
-    c = tuned.cells(_table(LADDER))
+    c = summary.tuned_cells(_table(LADDER))
     conv = tuned.convergence(c[c["stem"].eq("")])
     assert np.allclose(conv.loc[conv["epochs"].eq(conv["longest"]), "delta"], 0)
     assert set(conv["model"]) == set(LADDER)

@@ -19,15 +19,6 @@ def test_quickstart_reference_loads_as_a_paired_study():
 LOCAL = REFERENCE / "lr_wd_local"
 
 
-def test_reference_study_verdict_is_recomputed_from_its_csv():
-    """The verdict table in results/reference/lr_wd_local/README.md is trials.csv's (with its design.json)."""
-    from analysis import verdict
-
-    text = (LOCAL / "README.md").read_text()
-    assert [m.group(2) for m in verdict.BLOCK.finditer(text)] == [""]
-    assert verdict.readme(text, LOCAL) == text
-
-
 def test_reference_study_is_paired_and_complete():
     df = analysis.load_trials(LOCAL / "trials.csv")
     assert set(df["model"]) == {"vitp_mini", "vitc_mini"} and set(df["optimizer"]) == {"adamw", "sgd"}

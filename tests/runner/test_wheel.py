@@ -49,8 +49,10 @@ def test_the_wheel_ships_every_module_and_the_studies_and_runs_from_an_empty_fol
                     "-q", str(wheel)], check=True, capture_output=True)
     empty.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    where = subprocess.run([venv / "bin" / "python", "-c", "import bench; print(bench.__file__)"], cwd=empty, env=env,
-                           capture_output=True, text=True, check=True).stdout.strip()
+    got = subprocess.run([venv / "bin" / "python", "-c", "import bench; print(bench.__file__)"], cwd=empty, env=env,
+                         capture_output=True, text=True)
+    assert got.returncode == 0, got.stderr
+    where = got.stdout.strip()
     assert Path(where).is_relative_to(site), where
     out = subprocess.run([venv / "bin" / "bench", "run", "--study", "lr_wd", "--dry-run", "--no-estimate"], cwd=empty,
                          env=env, capture_output=True, text=True)
