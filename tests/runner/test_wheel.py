@@ -42,10 +42,11 @@ def test_the_wheel_ships_every_module_and_the_studies_and_runs_from_an_empty_fol
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     site = Path(subprocess.run([venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                capture_output=True, text=True, check=True).stdout.strip())
-    # the dependencies come from this interpreter's site-packages, after the venv's own (where the wheel goes)
+    # the dependencies come from this interpreter's site-packages, after the venv's own (where the wheel goes);
+    # --ignore-installed: the editable hpbench seen there is neither skipped to nor uninstalled
     deps = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     (site / "deps.pth").write_text("\n".join(sorted(deps)) + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--no-deps",
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--no-deps", "--ignore-installed",
                     "-q", str(wheel)], check=True, capture_output=True)
     empty.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
