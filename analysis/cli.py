@@ -138,6 +138,7 @@ def run_report(args) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
+    from bench.core import layout
     from bench.core.identity import parse_study_name
     from bench.core.layout import StudyDir
 
@@ -165,9 +166,9 @@ def run_report(args) -> int:
     else:
         kept = {s: StudyDir(args.results, s).study_file for s in studies}
     defs = report.study_definitions(studies, kept, attrs)
-    if args.table and (Path(args.table).parent / "design.json").is_file():  # a grown study's looks
+    if args.table and (Path(args.table).parent / layout.DESIGN).is_file():  # a grown study's looks
         defs.append(("design", {"origin": f"{Path(args.table).parent / 'design.json'} (the looks it was grown "
-                                          "with)", "text": (Path(args.table).parent / "design.json").read_text()}))
+                                          "with)", "text": (Path(args.table).parent / layout.DESIGN).read_text()}))
     html = report.build(df, source=str(source), studies=studies, definitions=defs, ref=args.ref, reference=against,
                         design=design, extras=got.extras)
     try:
@@ -208,13 +209,15 @@ def run_verdict(args) -> int:
 
 def _design(args):
     """The test design: the study's grown design (design.json), else --alpha at one look."""
+    from bench.core.layout import StudyDir
+
     from . import claims, verdict
 
     found = None
     if args.table:
         found = verdict.table_design(args.table)
     elif args.study and not args.storage and len(args.study) == 1:
-        found = claims.Design.read(Path(args.results) / args.study[0] / "design.json")
+        found = claims.Design.read(StudyDir(args.results, args.study[0]).design)
     alpha = getattr(args, "alpha", None)  # bench report has no --alpha
     if found and alpha is None:
         return found

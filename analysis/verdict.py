@@ -11,6 +11,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from bench.core import layout
+
 from . import claims, stats, summary, tuned
 from .claims import Claim, Design  # noqa: F401 (the Findings' parts)
 
@@ -282,7 +284,7 @@ def table_design(table) -> Design | None:
     from pathlib import Path
 
     table = Path(table)
-    return Design.read(table.parent / "design.json") if table.name == "trials.csv" else None
+    return Design.read(table.parent / layout.DESIGN) if table.name == "trials.csv" else None
 
 
 def readme(text: str, folder) -> str:

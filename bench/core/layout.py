@@ -27,6 +27,7 @@ from pathlib import Path
 from bench.core.errors import UserError
 
 JOURNAL = "optuna.journal"
+DESIGN = "design.json"  # a grown study's looks and verdicts, beside its journal or trials.csv
 # the committed references: results/reference/ of the checkout that holds the bench package
 REFERENCES = Path(__file__).resolve().parents[2] / "results" / "reference"
 
@@ -83,7 +84,7 @@ class StudyDir:
 
     @property
     def design(self) -> Path:
-        return self.root / "design.json"
+        return self.root / DESIGN
 
     @property
     def study_file(self) -> Path:
