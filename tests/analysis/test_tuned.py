@@ -66,6 +66,16 @@ def test_gap_claims_turn_over_when_the_optimizers_swap():
     assert v[("sgd", "vitp", "sgd − adamw")] == v[("gap", "vitp vs vitc", "sgd − adamw")] == "not reproduced"
 
 
+def test_one_rung_over_several_budgets_has_the_gap_claims():
+    """optimizer_cifar10 trains one rung (4 MF) at three budgets: its cells are budget x seed; a stem
+    study (one rung, one budget) leaves the SGD penalty to the stem claims."""
+    one = [m for m in LADDER if m.endswith("_4gf")]
+    v = _verdicts(_table(one, seeds=3))
+    assert v[("sgd", "vitp", "sgd − adamw")] == v[("gap", "vitp vs vitc", "sgd − adamw")] == "reproduced"
+    assert ("regnety", "regnety", "sgd − adamw") in v and not any(k[0] == "trend" for k in v)
+    assert not {"sgd", "gap"} & {k[0] for k in _verdicts(_table(STEMS, epochs=(50,), seeds=3))}
+
+
 def test_a_regnety_gap_beyond_the_margin_is_not_near_zero():
     df = _table(LADDER, seeds=5)
     df.loc[df["model"].str.startswith("regnety") & df["optimizer"].eq("sgd"), "error"] += 3.0

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import analysis
-from analysis import reference, verdict
+from analysis import across, reference, verdict
 
 ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("regenerate_reports", ROOT / "scripts" / "regenerate_reports.py")
@@ -78,6 +78,15 @@ def test_readme_verdict_block_is_its_trials(readme):
     text = (ROOT / readme).read_text()
     assert verdict.BLOCK.search(text), readme
     assert verdict.readme(text, (ROOT / readme).parent) == text, f"{readme} is stale: bench verdict --readme {readme}"
+
+
+@pytest.mark.parametrize("doc", regen.ACROSS)
+def test_the_table_across_data_sets_is_the_references(doc):
+    """README.md and docs/reference.md show each claim on the synthetic set, on CIFAR-10 and in the
+    paper as the committed references decide it today."""
+    text = (ROOT / doc).read_text()
+    assert across.BLOCK.search(text), f"{doc} has no <!-- across --> block"
+    assert across.fill(text) == text, f"{doc} is stale: python scripts/regenerate_reports.py"
 
 
 def test_example_readme_table_is_the_comparison():
