@@ -296,13 +296,16 @@ def signed_rank(a, b, n_perm: int = 4000, seed: int = 0, exact_max: int = EXACT_
 
 def _signed_rank_exact(ranks: np.ndarray, w: float) -> tuple[float, float]:
     """P(W >= w) and P(W <= w) for W = sum of ranks x random signs: the distribution of the sum of
-    the positive ranks (doubled: tied ranks are halves) built one rank at a time."""
-    r2 = np.rint(2 * ranks).astype(int)
-    dist = np.zeros(r2.sum() + 1)
-    dist[0] = 1.0
+    the positive ranks (doubled: tied ranks are halves), counted one rank at a time over the sums
+    reached so far (smallest ranks first), then scaled by 2^-n (counts below 2^1024: n <= EXACT_MAX)."""
+    r2 = np.sort(np.rint(2 * ranks).astype(int))
+    counts = np.zeros(r2.sum() + 1)
+    counts[0] = 1.0
+    top = 0  # the largest sum reached so far
     for r in r2:
-        dist[r:] = 0.5 * dist[r:] + 0.5 * dist[:-r]  # the right side is built before it is stored
-        dist[:r] *= 0.5
+        counts[r:top + r + 1] += counts[:top + 1]  # numpy buffers the overlap: the counts before this rank
+        top += r
+    dist = counts * 0.5 ** r2.size
     pos = int(np.rint(w + ranks.sum()))  # 2 x (sum of positive ranks) = w + sum of ranks
     return float(min(1.0, dist[pos:].sum())), float(min(1.0, dist[:pos + 1].sum()))
 

@@ -109,6 +109,16 @@ def test_signed_rank_p_values_are_the_enumerated_null(d):
         assert t.p_pos == pytest.approx(st.wilcoxon(d, alternative="greater", method="exact").pvalue)
 
 
+@pytest.mark.parametrize("n", [200, 1000])
+def test_signed_rank_is_exact_at_the_largest_sizes(n):
+    """Untied ranks up to EXACT_MAX: scipy's exact Wilcoxon p-value, each way (the counts reach 2^n)."""
+    rng = np.random.default_rng(n)  # distinct magnitudes (the test rounds to 6 decimals before ranking)
+    d = rng.permutation(np.arange(1, n + 1)) * np.where(rng.random(n) < 0.52, 1, -1)
+    t = stats.signed_rank(np.zeros(n), d)
+    assert t.exact and t.p_pos == pytest.approx(st.wilcoxon(d, alternative="greater", method="exact").pvalue, rel=1e-9)
+    assert t.p_neg == pytest.approx(st.wilcoxon(d, alternative="less", method="exact").pvalue, rel=1e-9)
+
+
 def test_signed_rank_beyond_the_exact_size_is_monte_carlo_with_its_floor():
     rng = np.random.default_rng(0)
     d = rng.normal(0.2, 1, 60)
