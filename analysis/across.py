@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import re
 
-from . import answer, verdict
+from . import answer, reference, verdict
 from .load import load_trials
-from bench.core import layout
 
 STUDIES = {"lr_wd": "lr/wd robustness (Figs. 4–5)", "optimizer": "training length and the optimizer gap (Figs. 2–3)",
            "stem": "the stem ablation (Table 3)"}
@@ -20,11 +19,13 @@ BLOCK = re.compile(r"(<!-- across -->\n)(.*?)(<!-- /across -->)", re.S)
 DECIDED = ("reproduced", "not reproduced", "mixed")
 
 
-def _claims(name: str) -> list | None:
-    """The claims of committed reference ``name``, decided as its README decides them; None if absent."""
-    table = layout.REFERENCES / name / "trials.csv"
-    if not table.is_file():
+def _claims(study: str, budget: str) -> list | None:
+    """The claims of the committed reference of ``study`` at ``budget``, decided as its README decides
+    them; None if it has none."""
+    found = reference.for_budget(study, budget)
+    if found is None:
         return None
+    table = found[1]
     return verdict.findings(load_trials(table), design=verdict.table_design(table), power=False)["claims"]
 
 
@@ -36,7 +37,8 @@ def _cell(c) -> str:
 
 
 def _agree(cells: dict) -> str:
-    """'differs' where two data sets decided the claim differently, else the shared word or '–'."""
+    """'**differs**' where two data sets decided the claim differently, 'agree' where every one decided
+    it alike, else '–'."""
     words = [str(c.verdict) if c is not None else "" for c in cells.values()]
     decided = set(words) & set(DECIDED)
     if len(decided) > 1:
@@ -48,20 +50,16 @@ def rows() -> list[dict]:
     """One row per claim of every study, in the studies' claim order."""
     out = []
     for study, what in STUDIES.items():
-        found = {s: _claims(f"{study}_{s}") for s in SETS}
-        keys: dict = {}
-        for cl in found.values():
-            for c in cl or []:
-                if c.verdict != "described":
-                    keys.setdefault((c.claim, c.pair, c.optimizer), c)
-        for key, c in keys.items():
-            cells = {s: next((x for x in cl if (x.claim, x.pair, x.optimizer) == key), None) if cl is not None else None
-                     for s, cl in found.items()}
+        run = {s: cl for s in SETS if (cl := _claims(study, s)) is not None}
+        by_set = {s: {(c.claim, c.pair, c.optimizer): c for c in cl if c.verdict != "described"} for s, cl in run.items()}
+        keys = dict.fromkeys(k for claims_ in by_set.values() for k in claims_)  # in order, each once
+        for key in keys:
+            cells = {s: claims_.get(key) for s, claims_ in by_set.items()}
+            c = next(x for x in cells.values() if x is not None)
             statement = re.sub(r" \([^()]*\)$", "", c.statement)  # the test's name is in the README
             out.append(dict(study=study, what=what, claim=f"{statement} ({c.pair}; {c.optimizer})",
-                            cells={s: _cell(x) if found[s] is not None else "not yet run" for s, x in cells.items()},
-                            agree=_agree({s: x for s, x in cells.items() if found[s] is not None}),
-                            paper=answer.paper_value(c)))
+                            cells={s: _cell(cells[s]) if s in cells else "not yet run" for s in SETS},
+                            agree=_agree(cells), paper=answer.paper_value(c)))
     return out
 
 

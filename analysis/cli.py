@@ -166,9 +166,9 @@ def run_report(args) -> int:
     else:
         kept = {s: StudyDir(args.results, s).study_file for s in studies}
     defs = report.study_definitions(studies, kept, attrs)
-    if args.table and (Path(args.table).parent / layout.DESIGN).is_file():  # a grown study's looks
-        defs.append(("design", {"origin": f"{Path(args.table).parent / 'design.json'} (the looks it was grown "
-                                          "with)", "text": (Path(args.table).parent / layout.DESIGN).read_text()}))
+    grown = Path(args.table).parent / layout.DESIGN if args.table else None
+    if grown and grown.is_file():  # a grown study's looks
+        defs.append(("design", {"origin": f"{grown} (the looks it was grown with)", "text": grown.read_text()}))
     html = report.build(df, source=str(source), studies=studies, definitions=defs, ref=args.ref, reference=against,
                         design=design, extras=got.extras)
     try:
